@@ -1,0 +1,294 @@
+"""Models: `build(name, num_classes)` for every architecture the four papers use.
+
+Every model is a `Net`: `features` (input -> feature map before global pooling) and `head` (feature map ->
+logits, pooling included), so SimKD can project a student's features into a teacher's head.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+
+class Net(nn.Module):
+    """A classifier split as features (feature map) and head (pooling + classifier)."""
+
+    def __init__(self, features: nn.Module, head: nn.Module):
+        super().__init__()
+        self.features, self.head = features, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def pool_linear(in_features: int, num_classes: int, dropout: float = 0.0) -> nn.Sequential:
+    """Global average pooling, flatten, (dropout), linear: the head of most CNNs."""
+    layers = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(in_features, num_classes))
+
+
+def scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+# ---------------------------------------------------------------- CIFAR-style ResNets
+def resnet_cifar(layers: Sequence[int], widths: Sequence[int], num_classes: int, *, in_channels: int = 3,
+                 stem_width: int | None = None, block: type = BasicBlock, maxpool: bool = False) -> Net:
+    """ResNet with a 3x3 stride-1 stem, one stage per entry of `layers`/`widths` (strides 1, 2, 2, ...).
+
+    Shortcuts are 1x1 conv + BN where shape changes (option B), as in RepDistiller, Park & No and
+    huyvnphan/PyTorch_CIFAR10; `maxpool=True` keeps the 3x3/2 max-pool of the latter (DG2PF).
+    """
+    stem_width = widths[0] if stem_width is None else stem_width
+    modules: list[nn.Module] = [nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False),
+                                nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True)]
+    if maxpool:
+        modules.append(nn.MaxPool2d(3, 2, 1))
+    inplanes = stem_width
+    for i, (n, planes) in enumerate(zip(layers, widths)):
+        stage = []
+        for j in range(n):
+            stride = 2 if (i > 0 and j == 0) else 1
+            down = None
+            if stride != 1 or inplanes != planes * block.expansion:
+                down = nn.Sequential(nn.Conv2d(inplanes, planes * block.expansion, 1, stride, bias=False),
+                                     nn.BatchNorm2d(planes * block.expansion))
+            stage.append(block(inplanes, planes, stride, down))
+            inplanes = planes * block.expansion
+        modules.append(nn.Sequential(*stage))
+    net = Net(nn.Sequential(*modules), pool_linear(inplanes, num_classes))
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return net
+
+
+def repdistiller_resnet(depth: int, filters: Sequence[int], num_classes: int, in_channels: int = 3,
+                        width: float = 1.0) -> Net:
+    """RepDistiller/SimKD CIFAR ResNet (resnet20/32/56/8x4/32x4): (depth-2)/6 basic blocks per stage."""
+    f = [scaled(c, width) for c in filters]
+    n = (depth - 2) // 6
+    return resnet_cifar([n, n, n], f[1:], num_classes, in_channels=in_channels, stem_width=f[0])
+
+
+# ---------------------------------------------------------------- CIFAR-style VGG (Park & No)
+VGG_PLANS = {
+    "11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    "16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
+    "19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512],
+    # Park & No's VGG19DBL (models/cifar_vgg.py): not 2x everywhere, first layer 64, last 512.
+    "19dbl": [64, 128, "M", 256, 256, "M", 512, 512, 512, 512, "M", 1024, 1024, 1024, 1024, "M",
+              1024, 1024, 1024, 512],
+    # Park & No's manually designed students of Table 6.
+    "19cl1": [64, 64, "M", 64, 64, "M", 128, 128, 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512],
+    "19cl2": [64, 39, "M", 179, 79, "M", 354, 155, 362, 146, "M", 614, 247, 500, 158, "M", 271, 139, 547, 512],
+}
+
+
+def vgg_cifar(plan: Sequence, num_classes: int, in_channels: int = 3, width: float = 1.0) -> Net:
+    """Park & No's CIFAR VGG: conv3x3 (bias) -> BN -> ReLU, max-pools at 'M', global avg-pool, one FC.
+
+    The reference uses AvgPool2d(2) on the 2x2 map of a 32 px input; adaptive pooling is the same there and
+    also works at 28 px.
+    """
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for v in plan:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            out = scaled(int(v), width)
+            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            channels = out
+    net = Net(nn.Sequential(*layers), pool_linear(channels, num_classes))
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def vgg16_bn_3fc(num_classes: int, in_channels: int = 3, width: float = 1.0) -> Net:
+    """huyvnphan/PyTorch_CIFAR10 VGG16-BN used by DG2PF: adaptive pool to 1x1, then 512-4096-4096-classes."""
+    base = vgg_cifar(VGG_PLANS["16"] + ["M"], num_classes, in_channels, width)
+    c = scaled(512, width)
+    hidden = scaled(4096, width)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, hidden), nn.ReLU(True), nn.Dropout(),
+                         nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(), nn.Linear(hidden, num_classes))
+    return Net(base.features, head)
+
+
+# ---------------------------------------------------------------- MobileNetV1 (torchvision has none)
+def mobilenet_v1(num_classes: int, in_channels: int = 3, width: float = 1.0, first_stride: int = 2) -> Net:
+    """MobileNetV1 (Howard et al. 2017): a 3x3 conv then 13 depthwise-separable blocks, 4.23 M params at 1000."""
+    def conv_bn(cin, cout, k, stride, groups=1):
+        return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True)]
+    cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    c = scaled(32, width)
+    layers = conv_bn(in_channels, c, 3, first_stride)
+    for out, stride in cfg:
+        out = scaled(out, width)
+        layers += conv_bn(c, c, 3, stride, groups=c) + conv_bn(c, out, 1, 1)
+        c = out
+    return Net(nn.Sequential(*layers), pool_linear(c, num_classes))
+
+
+# ---------------------------------------------------------------- torchvision ImageNet architectures
+def wrap_torchvision(model: nn.Module) -> Net:
+    """Split a torchvision classifier into features and head (pooling + classifier), keeping its modules."""
+    if isinstance(model, torchvision.models.ResNet):
+        f = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool,
+                          model.layer1, model.layer2, model.layer3, model.layer4)
+        return Net(f, nn.Sequential(model.avgpool, nn.Flatten(), model.fc))
+    if isinstance(model, torchvision.models.DenseNet):  # torchvision applies a final ReLU before pooling
+        return Net(nn.Sequential(model.features, nn.ReLU(inplace=False)),
+                   nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.classifier))
+    if isinstance(model, torchvision.models.SqueezeNet):  # classifier: dropout, 1x1 conv, ReLU, pool
+        return Net(model.features, nn.Sequential(*model.classifier, nn.Flatten()))
+    if isinstance(model, torchvision.models.VGG):
+        return Net(model.features, nn.Sequential(model.avgpool, nn.Flatten(), model.classifier))
+    # MobileNetV2 and EfficientNet: features, global pool, classifier (dropout + linear)
+    return Net(model.features, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.classifier))
+
+
+def replace_first_conv(model: nn.Module, in_channels: int | None = None, stride: int | None = None) -> None:
+    """Replace the first Conv2d by one with another input channel count and/or stride (fresh weights)."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d):
+                new = nn.Conv2d(in_channels or child.in_channels, child.out_channels, child.kernel_size,
+                                stride or child.stride, child.padding, bias=child.bias is not None)
+                if in_channels in (None, child.in_channels):
+                    new.weight.data.copy_(child.weight.data)
+                setattr(parent, name, new)
+                return
+
+
+TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet121", "densenet161",
+               "densenet169", "densenet201", "mobilenet_v2", "squeezenet1_0", "squeezenet1_1", "vgg16_bn"] + \
+              [f"efficientnet_b{i}" for i in range(6)]
+# Constructor arguments that scale width, where torchvision has them.
+DENSENET_CONFIG = {"densenet121": (32, (6, 12, 24, 16), 64), "densenet161": (48, (6, 12, 36, 24), 96),
+                   "densenet169": (32, (6, 12, 32, 32), 64), "densenet201": (32, (6, 12, 48, 32), 64)}
+
+
+def torchvision_model(name: str, num_classes: int, width: float = 1.0) -> nn.Module:
+    """A randomly initialised torchvision model, width-scaled where torchvision allows it."""
+    kwargs: dict = {"weights": None, "num_classes": num_classes}
+    if width != 1.0:
+        if name == "mobilenet_v2":
+            kwargs["width_mult"] = width
+        elif name in DENSENET_CONFIG:
+            growth, blocks, init = DENSENET_CONFIG[name]
+            return torchvision.models.DenseNet(scaled(growth, width), blocks, scaled(init, width),
+                                               num_classes=num_classes)
+        else:
+            raise ValueError(f"width={width} is not supported for {name}; width multipliers work for "
+                             f"mobilenet_v2, densenet*, mobilenet_v1 and every cifar_* model")
+    return torchvision.models.get_model(name, **kwargs)
+
+
+def pretrained_state_dict(name: str, weights_path: str | Path | None = None, download: bool | None = None) -> dict:
+    """torchvision's default ImageNet weights for `name`, from a file, the torch hub cache or a download."""
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    path = Path(weights_path) if weights_path else cached
+    if path.exists():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    allowed = download if download is not None else os.environ.get("KDLIB_DOWNLOAD") == "1"
+    if not allowed:
+        raise FileNotFoundError(f"pretrained weights for {name} not found at {path}. Download {weights.url} "
+                                f"to {cached} (or pass weights_path=), or allow downloads with KDLIB_DOWNLOAD=1.")
+    return weights.get_state_dict(progress=True, check_hash=True)
+
+
+def load_pretrained(model: nn.Module, state: dict) -> None:
+    """Load ImageNet weights into a torchvision model; a head of another size keeps its fresh init."""
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(usable))
+    if any(not (k.startswith(("fc.", "classifier")) ) for k in skipped):
+        raise ValueError(f"pretrained weights do not fit the model beyond its classifier: {skipped[:5]}")
+    model.load_state_dict(usable, strict=False)
+
+
+MODELS: dict[str, Callable[..., Net]] = {
+    # RepDistiller / SimKD CIFAR ResNets (Malihi's SimKD stage)
+    "cifar_resnet20": lambda c, i, w: repdistiller_resnet(20, [16, 16, 32, 64], c, i, w),
+    "cifar_resnet32": lambda c, i, w: repdistiller_resnet(32, [16, 16, 32, 64], c, i, w),
+    "cifar_resnet56": lambda c, i, w: repdistiller_resnet(56, [16, 16, 32, 64], c, i, w),
+    "cifar_resnet8x4": lambda c, i, w: repdistiller_resnet(8, [32, 64, 128, 256], c, i, w),
+    "cifar_resnet32x4": lambda c, i, w: repdistiller_resnet(32, [32, 64, 128, 256], c, i, w),
+    # ResNet-18 without max-pool (Park & No's TinyImageNet ResNet, Kuang Liu's CIFAR ResNet-18)
+    "cifar_resnet18": lambda c, i, w: resnet_cifar([2, 2, 2, 2], [scaled(x, w) for x in (64, 128, 256, 512)], c,
+                                                   in_channels=i),
+    "cifar_resnet18dbl": lambda c, i, w: resnet_cifar([2, 2, 2, 2], [scaled(x, 2 * w) for x in (64, 128, 256, 512)],
+                                                      c, in_channels=i, stem_width=scaled(64, w)),
+    # Park & No's CIFAR VGGs (one FC)
+    "cifar_vgg11": lambda c, i, w: vgg_cifar(VGG_PLANS["11"], c, i, w),
+    "cifar_vgg16": lambda c, i, w: vgg_cifar(VGG_PLANS["16"], c, i, w),
+    "cifar_vgg19": lambda c, i, w: vgg_cifar(VGG_PLANS["19"], c, i, w),
+    "cifar_vgg19dbl": lambda c, i, w: vgg_cifar(VGG_PLANS["19dbl"], c, i, w),
+    "cifar_vgg19cl1": lambda c, i, w: vgg_cifar(VGG_PLANS["19cl1"], c, i, w),
+    "cifar_vgg19cl2": lambda c, i, w: vgg_cifar(VGG_PLANS["19cl2"], c, i, w),
+    # small-image variants of mobile networks: stride-1 stem
+    "cifar_mobilenet_v1": lambda c, i, w: mobilenet_v1(c, i, w, first_stride=1),
+    "cifar_mobilenet_v2": lambda c, i, w: _cifar_mobilenet_v2(c, i, w),
+    # DG2PF's CIFAR-10 models (huyvnphan/PyTorch_CIFAR10): 3x3 stem, max-pool kept; VGG16-BN with 3 FCs
+    "dg2pf_resnet18": lambda c, i, w: resnet_cifar([2, 2, 2, 2], [scaled(x, w) for x in (64, 128, 256, 512)], c,
+                                                   in_channels=i, maxpool=True),
+    "dg2pf_resnet34": lambda c, i, w: resnet_cifar([3, 4, 6, 3], [scaled(x, w) for x in (64, 128, 256, 512)], c,
+                                                   in_channels=i, maxpool=True),
+    "dg2pf_resnet50": lambda c, i, w: resnet_cifar([3, 4, 6, 3], [scaled(x, w) for x in (64, 128, 256, 512)], c,
+                                                   in_channels=i, maxpool=True, block=Bottleneck,
+                                                   stem_width=scaled(64, w)),
+    "dg2pf_vgg16_bn": lambda c, i, w: vgg16_bn_3fc(c, i, w),
+    "mobilenet_v1": lambda c, i, w: mobilenet_v1(c, i, w),
+}
+
+
+def _cifar_mobilenet_v2(num_classes: int, in_channels: int, width: float) -> Net:
+    model = torchvision_model("mobilenet_v2", num_classes, width)
+    replace_first_conv(model, in_channels if in_channels != 3 else None, stride=1)
+    return wrap_torchvision(model)
+
+
+def names() -> list[str]:
+    """Every model name `build` accepts."""
+    return sorted(list(MODELS) + TORCHVISION)
+
+
+def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0, *, pretrained: bool = False,
+          weights_path: str | Path | None = None, download: bool | None = None) -> Net:
+    """Build model `name` with `num_classes` outputs; `pretrained` loads torchvision's ImageNet weights."""
+    if num_classes < 1 or in_channels < 1 or width <= 0:
+        raise ValueError(f"need num_classes >= 1, in_channels >= 1, width > 0; got {num_classes}, "
+                         f"{in_channels}, {width}")
+    if name in MODELS:
+        if pretrained:
+            raise ValueError(f"no pretrained weights exist for {name}; only for {', '.join(TORCHVISION)}")
+        return MODELS[name](num_classes, in_channels, width)
+    if name not in TORCHVISION:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}")
+    model = torchvision_model(name, num_classes, width)
+    if pretrained:
+        if in_channels != 3 or width != 1.0:
+            raise ValueError("pretrained weights need in_channels=3 and width=1.0")
+        load_pretrained(model, pretrained_state_dict(name, weights_path, download))
+    if in_channels != 3:
+        replace_first_conv(model, in_channels)
+    return wrap_torchvision(model)
+
+
+def classifier_layers(model: nn.Module) -> list[nn.Module]:
+    """The Linear (or 1x1 conv, SqueezeNet) layers that produce the logits, i.e. the last prunable layer."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return layers[-1:]

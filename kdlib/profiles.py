@@ -1,0 +1,59 @@
+"""Profiles: `paper` is each paper's exact setting; `cpu` and `smoke` are derived from it by overriding keys."""
+from __future__ import annotations
+
+import copy
+import os
+
+import pandas as pd
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def resolve(profile: str) -> str:
+    """The profile to run: $KDLIB_PROFILE (set by CI to 'smoke') wins over the notebook's parameter."""
+    chosen = os.environ.get("KDLIB_PROFILE") or profile
+    if chosen not in PROFILES:
+        raise ValueError(f"unknown profile {chosen!r}; valid profiles: {', '.join(PROFILES)}")
+    return chosen
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` applied recursively; an override of a key `base` lacks is a typo, not data."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if key not in out:
+            raise KeyError(f"override {key!r} is not a key of the paper config; valid keys: {', '.join(out)}")
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out[key], dict) else value
+    return out
+
+
+def derive(paper: dict, overrides: dict[str, dict], profile: str) -> dict:
+    """The config of `profile`: the paper config, then the cpu overrides, then (for smoke) the smoke ones."""
+    profile = resolve(profile)
+    cfg = copy.deepcopy(paper)
+    if profile in ("cpu", "smoke"):
+        cfg = merge(cfg, overrides.get("cpu", {}))
+    if profile == "smoke":
+        cfg = merge(cfg, overrides.get("smoke", {}))
+    return cfg
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def fidelity_table(paper: dict, sources: dict[str, str], profile_cfg: dict, profile: str) -> pd.DataFrame:
+    """Every paper hyperparameter, its value, its source, and the value of `profile` where it deviates."""
+    flat_paper, flat_prof = _flat(paper), _flat(profile_cfg)
+    rows = []
+    for key, value in flat_paper.items():
+        group = key.split(".")[0]
+        source = sources.get(key, sources.get(group, "not stated by the paper"))
+        ours = flat_prof.get(key)
+        rows.append({"hyperparameter": key, "paper": repr(value), "source": source,
+                     f"{profile}": "same" if ours == value else repr(ours)})
+    return pd.DataFrame(rows)
