@@ -35,6 +35,7 @@ class TrainConfig:
     milestones: tuple = ()          # epochs at which multistep multiplies the lr by gamma
     gamma: float = 0.1
     patience: int | None = None     # early stopping: epochs without a better validation top-1
+    min_epochs: int = 0             # before this epoch no best is kept and patience does not count (DG2PF: s_e)
     restore_best: bool = True       # end with the best-on-validation weights
     l1: float = 0.0                 # L1 penalty on Conv/Linear weights (Kieu & Sood's fine-tuning)
     grad_clip: float | None = None
@@ -169,6 +170,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     ckpt = Path(checkpoint) / "last.pt" if checkpoint else None
     if ckpt and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
+        attach_missing_masks(model, state["model"])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -182,8 +184,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         sched.step()
         if val_loader is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, device).items()})
-        score = row.get("val_top1", -epoch)  # without validation, the last epoch counts as best
-        if score > best_top1:
+        score = row.get("val_top1", epoch)  # without validation, the last epoch counts as best
+        if epoch + 1 < cfg.min_epochs:
+            pass
+        elif score > best_top1:
             best_top1, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
@@ -237,6 +241,16 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
     seconds = time.perf_counter() - t0
     return {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
             "train_top1": hits / max(seen, 1), "images": seen, "seconds": seconds}
+
+
+def attach_missing_masks(model: nn.Module, state: dict) -> None:
+    """Give `model` the pruning masks a saved state has (a checkpoint taken after pruning started)."""
+    from torch.nn.utils import prune
+    modules = dict(model.named_modules())
+    for key, mask in state.items():
+        name = key[: -len(".weight_mask")]
+        if key.endswith(".weight_mask") and not hasattr(modules[name], "weight_mask"):
+            prune.custom_from_mask(modules[name], "weight", mask.bool())
 
 
 def config_dict(cfg: TrainConfig) -> dict:

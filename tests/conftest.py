@@ -15,13 +15,17 @@ def synthetic_split(n_per_class: int = 32, classes: int = 4, size: int = 8, chan
     return data.TensorSplit(x, y)
 
 
-@pytest.fixture
-def tiny_data():
+def make_tiny_data():
     info = data.Info(4, 1, 8, (0.3,), (0.3,), "synthetic", "made by the tests", crop_padding=1)
     train = synthetic_split(48, seed=0)
     test = synthetic_split(16, seed=1)
     train, val = data.split_train_val(train, 0.25, seed=0)
     return data.Data("synthetic", info, train, val, test)
+
+
+@pytest.fixture
+def tiny_data():
+    return make_tiny_data()
 
 
 @pytest.fixture(autouse=True)

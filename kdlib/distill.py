@@ -1,0 +1,119 @@
+"""Distillation losses and SimKD. Every loss object is a `loss_fn(model, x, y) -> (loss, logits)` for fit().
+
+`alpha` is always the weight of the soft (teacher) term; each notebook translates its paper's notation.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import Net
+
+
+def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(softmax(t/T) || softmax(s/T)) averaged over the batch ('batchmean', not the 1/C-smaller 'mean')."""
+    return F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                    F.log_softmax(teacher_logits / temperature, dim=1), reduction="batchmean", log_target=True)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
+            temperature: float, alpha: float) -> torch.Tensor:
+    """Hinton et al. 2015: alpha * T^2 * KL(p_t^T || p_s^T) + (1 - alpha) * CE(s, y) (Park & No, Sec. 4)."""
+    if not 0 <= alpha <= 1 or temperature <= 0:
+        raise ValueError(f"need 0 <= alpha <= 1 and temperature > 0, got alpha={alpha}, temperature={temperature}")
+    soft = soft_kl(student_logits, teacher_logits, temperature) * temperature ** 2
+    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, y)
+
+
+def dg2pf_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
+               temperature: float, alpha: float, gamma: float = 1.0, beta: float = 0.1) -> torch.Tensor:
+    """Fontana et al. 2024, eqs. (4)-(9): (alpha * KL + (1 - alpha) * PW) * tau^2.
+
+    PW (eq. 7) is a cross-entropy against corrected labels (eq. 6): the teacher's probabilities where the
+    teacher classifies the sample correctly, the one-hot label otherwise, weighted per sample by
+    w_i = (1 - p_teacher[i, y_i])^gamma + beta (eq. 5). Weights, corrected labels and the CE use temperature 1.
+    Eq. (8) is garbled in the extracted text; we use the KL between the teacher's and the student's
+    distributions at temperature tau, as in the authors' code (KL(softmax(t/tau) || softmax(s/tau))).
+    """
+    p_teacher = F.softmax(teacher_logits, dim=1)
+    weights = (1 - p_teacher.gather(1, y[:, None]).squeeze(1)) ** gamma + beta
+    correct = (teacher_logits.argmax(1) == y)[:, None]
+    target = torch.where(correct, p_teacher, F.one_hot(y, student_logits.shape[1]).to(p_teacher.dtype))
+    pw = (weights * -(target * F.log_softmax(student_logits, dim=1)).sum(1)).mean()
+    return (alpha * soft_kl(student_logits, teacher_logits, temperature) + (1 - alpha) * pw) * temperature ** 2
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no gradients: a teacher is never trained by the student's loss."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+class Distill:
+    """loss_fn for fit(): a logit-distillation loss (kd_loss or dg2pf_loss) against a frozen teacher."""
+
+    def __init__(self, teacher: nn.Module, temperature: float, alpha: float, loss=kd_loss, **loss_kwargs):
+        self.teacher, self.temperature, self.alpha = freeze(teacher), temperature, alpha
+        self.loss, self.loss_kwargs = loss, loss_kwargs
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        self.teacher.to(x.device).eval()
+        with torch.no_grad():
+            teacher_logits = self.teacher(x).float()
+        logits = model(x)
+        return self.loss(logits.float(), teacher_logits, y, self.temperature, self.alpha, **self.loss_kwargs), logits
+
+
+# ---------------------------------------------------------------- SimKD (Chen et al. 2022), Malihi's KD stage
+def projector(student_channels: int, teacher_channels: int, factor: int = 2) -> nn.Sequential:
+    """SimKD's projector: 1x1, 3x3, 1x1 convolutions, each bias-free with BN and ReLU, bottleneck t/factor."""
+    mid = max(1, teacher_channels // factor)
+    return nn.Sequential(
+        nn.Conv2d(student_channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+        nn.Conv2d(mid, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+        nn.Conv2d(mid, teacher_channels, 1, bias=False), nn.BatchNorm2d(teacher_channels), nn.ReLU(inplace=True))
+
+
+class SimKD(Net):
+    """The deployable SimKD student: student backbone -> (spatial alignment) -> projector -> frozen teacher head."""
+
+    def __init__(self, student: Net, teacher: Net, example: torch.Tensor, factor: int = 2):
+        with torch.no_grad():
+            f_s, f_t = student.eval().features(example), teacher.eval().features(example)
+        align = [nn.AdaptiveAvgPool2d(f_t.shape[-2:])] if f_s.shape[-1] > f_t.shape[-1] else []
+        features = nn.Sequential(student.features, *align, projector(f_s.shape[1], f_t.shape[1], factor))
+        super().__init__(features, freeze(copy.deepcopy(teacher.head)))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.head.eval()  # the reused teacher classifier stays frozen (dropout off)
+        return self
+
+
+class SimKDLoss:
+    """loss_fn for fit(): MSE between projected student features and the teacher's last feature map only."""
+
+    def __init__(self, teacher: Net):
+        self.teacher = freeze(teacher)
+
+    def __call__(self, model: SimKD, x: torch.Tensor, y: torch.Tensor):
+        self.teacher.to(x.device).eval()
+        projected = model.features(x)
+        with torch.no_grad():
+            target = self.teacher.features(x)
+        if target.shape[-1] > projected.shape[-1]:  # SimKD pools the larger map to the smaller one
+            target = F.adaptive_avg_pool2d(target, projected.shape[-2:])
+        return F.mse_loss(projected.float(), target.float()), model.head(projected)
+
+
+def simkd_param_counts(student: nn.Module, simkd: SimKD) -> dict:
+    """Parameters of the deployable SimKD model, and as SimKD's code reports them (the student alone,
+    its unused classifier included, projector and teacher classifier left out)."""
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    return {"deployable": count(simkd), "simkd_code": count(student),
+            "projector": count(simkd.features[-1]), "teacher_head": count(simkd.head)}

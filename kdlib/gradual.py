@@ -1,0 +1,162 @@
+"""DG2PF (Fontana et al. 2024): distilled gradual pruning with simulated pruning, then pruned fine-tuning."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from . import distill, train
+from .prune import check_sparsity, prunable
+
+
+def _weights(model: nn.Module) -> list[nn.Module]:
+    return [m for _, m in prunable(model)]
+
+
+def percentile_masks(model: nn.Module, sparsity: float) -> dict[nn.Module, torch.Tensor]:
+    """Eq. (1): prune the weights lying between the (1-s)/2 and s+(1-s)/2 percentiles of all weights.
+
+    This removes the central mass of the *signed* distribution; it equals magnitude pruning only when the
+    weights are symmetric about zero (a skewed layer loses small positive or negative weights unevenly).
+    Eq. (1) as extracted has its inequalities reversed; we keep the weights outside the margins, as the
+    text and Fig. 1 say. Already-pruned weights stay pruned; the band is taken over the surviving weights so
+    that exactly round(s * n) weights end up pruned.
+    """
+    check_sparsity(sparsity)
+    layers = _weights(model)
+    values = torch.cat([m.weight.detach().flatten() for m in layers])
+    alive = torch.cat([_mask(m).flatten() for m in layers])
+    need = round(sparsity * values.numel()) - int((~alive).sum())
+    keep = alive.clone()
+    if need > 0:
+        survivors = alive.nonzero().squeeze(1)
+        order = survivors[values[survivors].argsort()]
+        start = (len(order) - need) // 2  # centred band: (1-s)/2 below, (1-s)/2 above
+        keep[order[start:start + need]] = False
+    out, offset = {}, 0
+    for m in layers:
+        n = m.weight.numel()
+        out[m] = keep[offset:offset + n].view_as(m.weight)
+        offset += n
+    return out
+
+
+def _mask(m: nn.Module) -> torch.Tensor:
+    mask = getattr(m, "weight_mask", None)
+    return torch.ones_like(m.weight, dtype=torch.bool) if mask is None else mask.bool()
+
+
+def apply_percentile_pruning(model: nn.Module, sparsity: float) -> None:
+    """Prune the model to `sparsity` with eq. (1), as torch.nn.utils.prune masks."""
+    for m, keep in percentile_masks(model, sparsity).items():
+        if prune.is_pruned(m) and hasattr(m, "weight_mask"):
+            m.weight_mask.copy_(keep.to(m.weight_mask.dtype))
+            m.weight = m.weight_orig * m.weight_mask  # what the forward pre-hook computes; reads see it now
+        else:
+            prune.custom_from_mask(m, "weight", keep)
+
+
+def schedule(sparsity: float, epochs: int) -> list[float]:
+    """Algorithm 1's delta: s_e evenly spaced sparsities ending at s (s/s_e, 2s/s_e, ..., s).
+
+    "Linearly sample s_e numbers in [0, s]" would start at 0 with linspace; we start at s/s_e so that s_e = 1
+    prunes too.
+    """
+    return [sparsity * (i + 1) / epochs for i in range(epochs)]
+
+
+class GradualPruning:
+    """fit() callback: at the start of epoch i < s_e, prune to delta_i (Algorithm 1)."""
+
+    def __init__(self, sparsity: float, epochs: int):
+        self.targets = schedule(sparsity, epochs)
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        if epoch < len(self.targets):
+            apply_percentile_pruning(model, self.targets[epoch])
+
+
+class SimulatedPruning:
+    """fit() callback, eqs. (2)-(3): during the first s_e epochs, zero the s_sim fraction of surviving weights
+    with the largest p = 1 - |w| / max|w| (the smallest magnitudes, over the whole model) for the forward and
+    backward pass, then restore them before the optimizer step. The gradient reaches the zeroed weights
+    unchanged (straight-through), so they can grow back.
+    """
+
+    def __init__(self, fraction: float, epochs: int):
+        check_sparsity(fraction)
+        self.fraction, self.epochs, self.epoch, self.saved = fraction, epochs, 0, []
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_start(self, model: nn.Module) -> None:
+        if self.epoch >= self.epochs or self.fraction == 0:
+            return
+        layers = _weights(model)
+        params = [getattr(m, "weight_orig", m.weight) for m in layers]
+        alive = torch.cat([_mask(m).flatten() for m in layers])
+        magnitude = torch.cat([p.detach().abs().flatten() for p in params])
+        p_score = 1 - magnitude / magnitude[alive].max()  # eq. (3)
+        k = round(self.fraction * int(alive.sum()))
+        candidates = alive.nonzero().squeeze(1)
+        chosen = candidates[p_score[candidates].topk(k).indices] if k else candidates[:0]
+        drop = torch.zeros_like(alive)
+        drop[chosen] = True
+        self.saved, offset = [], 0
+        for param in params:
+            n = param.numel()
+            sel = drop[offset:offset + n].view_as(param)
+            self.saved.append((param, sel, param.detach()[sel].clone()))
+            param.data[sel] = 0
+            offset += n
+
+    def on_after_backward(self, model: nn.Module) -> None:
+        for param, sel, values in self.saved:
+            param.data[sel] = values
+        self.saved = []
+
+
+@dataclass
+class DG2PFConfig:
+    """Paper settings (Sec. IV-B): s_e = 15, s_sim = 10%, alpha = 0.9, tau = 0.5, AdamW then SGD."""
+    sparsity: float = 0.9
+    pruning_epochs: int = 15
+    simulated_sparsity: float = 0.1
+    alpha: float = 0.9
+    temperature: float = 0.5
+    gamma: float = 1.0
+    beta: float = 0.1
+    dgp: train.TrainConfig = None  # type: ignore[assignment]
+    pf: train.TrainConfig = None   # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.dgp is None:
+            self.dgp = train.TrainConfig(epochs=100, optimizer="adamw", lr=1e-5, weight_decay=1e-2,
+                                         schedule="constant", patience=4)
+        if self.pf is None:
+            self.pf = train.TrainConfig(epochs=100, optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=5e-4,
+                                        schedule="constant", patience=4)
+
+
+def dg2pf(model: nn.Module, teacher: nn.Module, train_loader: Iterable, val_loader: Iterable,
+          cfg: DG2PFConfig, *, checkpoint=None, progress: bool = True) -> dict:
+    """Algorithms 1 and 2: distilled gradual pruning (KD from `teacher`), then fine-tuning without the teacher.
+
+    Both phases stop early on validation top-1; the DGP phase never stops (nor keeps a best) before s_e epochs.
+    Returns both phases' FitResults; the model ends pruned (masks attached) at cfg.sparsity.
+    """
+    loss = distill.Distill(teacher, cfg.temperature, cfg.alpha, loss=distill.dg2pf_loss, gamma=cfg.gamma,
+                           beta=cfg.beta)
+    callbacks = [GradualPruning(cfg.sparsity, cfg.pruning_epochs),
+                 SimulatedPruning(cfg.simulated_sparsity, cfg.pruning_epochs)]
+    dgp_cfg = replace(cfg.dgp, min_epochs=max(cfg.dgp.min_epochs, cfg.pruning_epochs))
+    sub = lambda name: None if checkpoint is None else f"{checkpoint}/{name}"
+    dgp = train.fit(model, train_loader, val_loader, config=dgp_cfg, loss_fn=loss, callbacks=callbacks,
+                    checkpoint=sub("dgp"), progress=progress, desc="DG2PF: distilled gradual pruning")
+    pf = train.fit(model, train_loader, val_loader, config=cfg.pf, checkpoint=sub("pf"), progress=progress,
+                   desc="DG2PF: pruned fine-tuning")
+    return {"dgp": dgp, "pf": pf}

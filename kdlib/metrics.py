@@ -1,0 +1,176 @@
+"""Metrics: parameter counts, per-layer sparsity, MACs, efficiency and breakpoints, statistics, latency."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+def count_params(model: nn.Module) -> dict:
+    """total and nonzero parameters; prunable (Conv/Linear weights) total and nonzero. Masks count as zeros."""
+    weights = [m.weight for m in model.modules() if isinstance(m, PRUNABLE)]
+    total = sum(p.numel() for p in model.parameters())  # a masked layer's weight_orig has the weight's size
+    prunable = sum(w.numel() for w in weights)
+    prunable_nonzero = sum(int((w != 0).sum()) for w in weights)
+    other_nonzero = sum(int((p != 0).sum()) for n, p in _named_non_weight(model))
+    return {"total": total, "nonzero": prunable_nonzero + other_nonzero, "prunable": prunable,
+            "prunable_nonzero": prunable_nonzero}
+
+
+def _named_non_weight(model: nn.Module):
+    for mname, m in model.named_modules():
+        for pname, p in m.named_parameters(recurse=False):
+            if not (isinstance(m, PRUNABLE) and pname in ("weight", "weight_orig")):
+                yield f"{mname}.{pname}", p
+
+
+def layer_sparsity(model: nn.Module) -> pd.DataFrame:
+    """One row per Conv/Linear layer: weights, nonzero weights, sparsity."""
+    rows = [{"layer": n, "type": type(m).__name__, "weights": m.weight.numel(),
+             "nonzero": int((m.weight != 0).sum())} for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+    df = pd.DataFrame(rows)
+    df["sparsity"] = 1 - df["nonzero"] / df["weights"]
+    return df
+
+
+def macs(model: nn.Module, example: torch.Tensor) -> dict:
+    """Multiply-accumulates of one forward pass of `example` (per image): dense, and counting only nonzero
+    weights (what sparse kernels could reach)."""
+    dense, sparse, hooks = [0], [0.0], []
+
+    def hook(module, inputs, output):
+        w = module.weight
+        per_output = w[0].numel() if isinstance(module, nn.Conv2d) else w.shape[1]
+        outputs = output.numel() // output.shape[0]
+        n = outputs * per_output
+        dense[0] += n
+        sparse[0] += n * float((w != 0).sum()) / w.numel()
+
+    for m in model.modules():
+        if isinstance(m, PRUNABLE):
+            hooks.append(m.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(example[:1])
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return {"macs": dense[0], "sparse_macs": int(round(sparse[0]))}
+
+
+def compression_rate(sparsity: float) -> float:
+    """1 / (1 - s): 20x at 95% sparsity."""
+    return 1 / (1 - sparsity)
+
+
+def performance_efficiency(accuracy, parameters, w1: float = 0.5, w2: float = 0.5):
+    """Malihi & Heidemann 2024, eq. (2): (w1 * accuracy) / (w2 * parameters); accuracy as a fraction.
+
+    The raw value is ~1e-7 for real models; for bar charts divide by the largest value in the chart
+    (`normalise`), which makes the best bar 1 and keeps every ratio between bars.
+    """
+    return (w1 * np.asarray(accuracy, dtype=float)) / (w2 * np.asarray(parameters, dtype=float))
+
+
+def normalise(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values / values.max()
+
+
+def breakpoint_index(accuracy: Sequence[float], tolerance: float = 0.01) -> int:
+    """The breakpoint of a pruning curve: the last level (ordered dense -> sparse) before accuracy first falls
+    more than `tolerance` (absolute, 1 point by default) below the unpruned accuracy.
+
+    Why this rule: Malihi & Heidemann describe the breakpoint as where accuracy starts to drop much faster than
+    parameters; on a 10-point grid with seed noise, slope or curvature rules jump between neighbours, while a
+    tolerance on the drop is stable, monotone in the tolerance, and reads directly as "no real accuracy loss yet".
+    A curve that never drops returns the sparsest level.
+    """
+    accuracy = list(accuracy)
+    for i, a in enumerate(accuracy[1:], start=1):
+        if a < accuracy[0] - tolerance:
+            return i - 1
+    return len(accuracy) - 1
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    v = np.asarray(list(values), dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Mean of a - b over paired seeds, its 95% t-interval, and the paired t-test (scipy.stats.ttest_rel)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = a - b
+    n = len(d)
+    if n < 2:
+        return {"mean": float(d.mean()), "low": math.nan, "high": math.nan, "t": math.nan, "p": math.nan, "n": n}
+    se = d.std(ddof=1) / math.sqrt(n)
+    half = stats.t.ppf(0.975, n - 1) * se
+    if se == 0:
+        t, p = (math.inf * np.sign(d.mean()) if d.mean() else math.nan), (0.0 if d.mean() else 1.0)
+    else:
+        t, p = stats.ttest_rel(a, b)
+    return {"mean": float(d.mean()), "low": float(d.mean() - half), "high": float(d.mean() + half),
+            "t": float(t), "p": float(p), "n": n}
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Welch's unequal-variance t-test (scipy.stats.ttest_ind, equal_var=False)."""
+    t, p = stats.ttest_ind(a, b, equal_var=False)
+    return {"t": float(t), "p": float(p)}
+
+
+def verdict(effect: dict, direction: int = 1, alpha: float = 0.05) -> str:
+    """The claim verdict from a paired difference: reproduced / not reproduced / inconclusive."""
+    if effect["n"] < 2 or math.isnan(effect["p"]):
+        return "inconclusive"
+    if effect["p"] < alpha:
+        return "reproduced" if np.sign(effect["mean"]) == direction else "not reproduced"
+    return "inconclusive"
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, loader: Iterable, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities and labels of `model` over `loader`."""
+    model.eval().to(device)
+    probs, labels = [], []
+    for x, y in loader:
+        probs.append(torch.softmax(model(x.to(device)).float(), 1).cpu())
+        labels.append(y.cpu())
+    return torch.cat(probs), torch.cat(labels)
+
+
+def agreement(teacher: nn.Module, student: nn.Module, loader: Iterable, device: str = "cpu") -> float:
+    """Fraction of images on which teacher and student predict the same class."""
+    p_t, _ = predictions(teacher, loader, device)
+    p_s, _ = predictions(student, loader, device)
+    return float((p_t.argmax(1) == p_s.argmax(1)).float().mean())
+
+
+def true_label_probability(model: nn.Module, loader: Iterable, device: str = "cpu") -> float:
+    """Mean probability the model gives the true label (Park & No, Sec. 3.2: lower = smoother labels)."""
+    probs, labels = predictions(model, loader, device)
+    return float(probs.gather(1, labels[:, None]).mean())
+
+
+def latency(model, example: torch.Tensor, min_run_time: float = 1.0) -> dict:
+    """Median CPU latency of model(example) in ms via torch.utils.benchmark, with the thread count used."""
+    from torch.utils import benchmark
+    with torch.no_grad():
+        model(example)  # warm-up (and compilation, for a compiled model)
+        timer = benchmark.Timer("model(x)", globals={"model": model, "x": example},
+                                num_threads=torch.get_num_threads())
+        m = timer.blocked_autorange(min_run_time=min_run_time)
+    return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3, "threads": torch.get_num_threads(),
+            "batch": example.shape[0]}

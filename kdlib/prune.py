@@ -1,0 +1,240 @@
+"""Pruning: L1 unstructured (torch.nn.utils.prune masks), L1 channel pruning that removes channels
+(Torch-Pruning), and iterative pruning with retraining (LR rewinding, Kieu & Sood's iterations).
+
+`sparsity` is always the fraction of zeroed Conv/Linear weights in [0, 1); biases and BN are never pruned.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch_pruning as tp
+from torch import nn
+from torch.nn.utils import prune
+
+from .models import classifier_layers
+
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+def prunable(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> list[tuple[str, nn.Module]]:
+    """The (name, module) pairs whose weights may be pruned: every Conv2d and Linear, with switches."""
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+    if layers and not first_conv:
+        layers = layers[1:]
+    if layers and not classifier:
+        last = classifier_layers(model)
+        layers = [(n, m) for n, m in layers if all(m is not c for c in last)]
+    return layers
+
+
+def check_sparsity(sparsity: float) -> None:
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+
+
+def _pruned_count(module: nn.Module) -> int:
+    mask = getattr(module, "weight_mask", None)
+    return 0 if mask is None else int((mask == 0).sum())
+
+
+def l1_unstructured(model: nn.Module, sparsity: float, *, scope: str = "global", first_conv: bool = True,
+                    classifier: bool = True) -> float:
+    """Mask the smallest-|w| weights until exactly `sparsity` of the chosen weights are zero (Han et al. 2015).
+
+    scope="global" ranks all layers together, "layer" prunes every layer to `sparsity`. Masks nest: weights
+    pruned earlier stay pruned. Returns the sparsity reached.
+    """
+    check_sparsity(sparsity)
+    layers = prunable(model, first_conv, classifier)
+    if scope == "global":
+        total = sum(m.weight.numel() for _, m in layers)
+        amount = round(sparsity * total) - sum(_pruned_count(m) for _, m in layers)
+        if amount < 0:
+            raise ValueError(f"the model is already sparser than {sparsity}; masks only grow")
+        prune.global_unstructured([(m, "weight") for _, m in layers], prune.L1Unstructured, amount=amount)
+    elif scope == "layer":
+        for _, m in layers:
+            amount = round(sparsity * m.weight.numel()) - _pruned_count(m)
+            prune.l1_unstructured(m, "weight", amount=max(amount, 0))
+    else:
+        raise ValueError(f"unknown scope {scope!r}; valid: 'global', 'layer'")
+    return sparsity_of(model, first_conv, classifier)
+
+
+def sparsity_of(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> float:
+    """Fraction of zero weights over the prunable layers (masked weights count as zero)."""
+    layers = prunable(model, first_conv, classifier)
+    zeros = sum(int((m.weight == 0).sum()) for _, m in layers)
+    return zeros / max(1, sum(m.weight.numel() for _, m in layers))
+
+
+def masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The current pruning masks as {module name: bool tensor, True = kept}."""
+    return {n: m.weight_mask.bool().clone() for n, m in model.named_modules() if hasattr(m, "weight_mask")}
+
+
+def make_permanent(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Fold the masks into the weights (prune.remove) before saving, copying or quantizing; returns the masks."""
+    kept = masks(model)
+    for name, module in model.named_modules():
+        if prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            prune.remove(module, "weight")
+    return kept
+
+
+def apply_masks(model: nn.Module, kept: dict[str, torch.Tensor]) -> nn.Module:
+    """Re-attach saved masks (e.g. to resume masked training from permanent weights)."""
+    modules = dict(model.named_modules())
+    missing = sorted(set(kept) - set(modules))
+    if missing:
+        raise KeyError(f"masks name modules the model lacks: {missing[:5]}")
+    for name, mask in kept.items():
+        prune.custom_from_mask(modules[name], "weight", mask.to(modules[name].weight.device))
+    return model
+
+
+# ---------------------------------------------------------------- iterative pruning
+def geometric_targets(rate: float, rounds: int) -> list[float]:
+    """Sparsity after each round when every round removes `rate` of the remaining weights: 1 - (1-rate)^r."""
+    return [1 - (1 - rate) ** r for r in range(1, rounds + 1)]
+
+
+def lr_rewinding_rounds(target: float, rate: float = 0.2) -> int:
+    """Park & No's round count: the r minimising |target - (1 - (1-rate)^r)| (36% -> 2, 59% -> 4, 79% -> 7)."""
+    check_sparsity(target)
+    return min(range(0, 200), key=lambda r: abs(target - (1 - (1 - rate) ** r)))
+
+
+def iterative(model: nn.Module, targets: list[float], retrain: Callable[[nn.Module, int], dict], *,
+              scope: str = "global", first_conv: bool = True, classifier: bool = True) -> list[dict]:
+    """Prune to each target in turn and retrain after each round; returns one row per round.
+
+    LR rewinding (Renda et al. 2020, as Park & No use it) is `retrain` building a fresh optimizer and schedule;
+    Kieu & Sood's iterations are `retrain` fine-tuning with L1 or L2 regularisation.
+    """
+    rows = []
+    for i, target in enumerate(targets):
+        reached = l1_unstructured(model, target, scope=scope, first_conv=first_conv, classifier=classifier)
+        rows.append({"round": i + 1, "target": target, "sparsity": reached, **(retrain(model, i) or {})})
+    return rows
+
+
+# ---------------------------------------------------------------- channel pruning (structured)
+def channel_l1(model: nn.Module, example: torch.Tensor, ratio: float | None = None, *,
+               param_reduction: float | None = None, round_to: int | None = None) -> dict:
+    """Remove the lowest-L1 filters of every layer (Li et al. 2017) through Torch-Pruning; in place.
+
+    Give `ratio`, the fraction of channels removed per layer, or `param_reduction`, the fraction of
+    parameters to remove (the channel ratio is then found by bisection). The classifier's outputs are kept.
+    Returns the shape spec needed to rebuild the pruned model.
+    """
+    if (ratio is None) == (param_reduction is None):
+        raise ValueError("give exactly one of ratio (channel fraction) or param_reduction (parameter fraction)")
+    if param_reduction is not None:
+        if not 0 <= param_reduction < 1:
+            raise ValueError(f"param_reduction must be in [0, 1), got {param_reduction}")
+        ratio = ratio_for_reduction(model, example, param_reduction)
+    if not 0 <= ratio < 1:
+        raise ValueError(f"channel ratio must be in [0, 1): {ratio} would remove every channel")
+    if ratio > 0:
+        importance = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="first", normalizer=None)
+        pruner = tp.pruner.BasePruner(model, example, importance=importance, pruning_ratio=ratio,
+                                      ignored_layers=classifier_layers(model), round_to=round_to)
+        pruner.step()
+    return shape_spec(model)
+
+
+def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: float, steps: int = 12) -> float:
+    """The channel ratio whose pruning removes `reduction` of the parameters (bisection on copies)."""
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    dense, lo, hi = count(model), 0.0, 0.99
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        trial = copy.deepcopy(model)
+        channel_l1(trial, example, mid)
+        lo, hi = (mid, hi) if 1 - count(trial) / dense < reduction else (lo, mid)
+    return (lo + hi) / 2
+
+
+def shape_spec(model: nn.Module) -> dict:
+    """The shapes that channel pruning changes, per module: enough to rebuild the model without pickling."""
+    spec = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            spec[name] = {"in_channels": m.in_channels, "out_channels": m.out_channels, "groups": m.groups}
+        elif isinstance(m, nn.BatchNorm2d):
+            spec[name] = {"num_features": m.num_features}
+        elif isinstance(m, nn.Linear):
+            spec[name] = {"in_features": m.in_features, "out_features": m.out_features}
+    return spec
+
+
+def rebuild(model: nn.Module, spec: dict) -> nn.Module:
+    """Reshape a freshly built model to a channel-pruned spec (weights then come from load_state_dict)."""
+    modules = dict(model.named_modules())
+    for name, shape in spec.items():
+        m = modules.get(name)
+        if m is None:
+            raise KeyError(f"the spec names module {name!r}, which this model lacks: built from another architecture?")
+        for attr, value in shape.items():
+            setattr(m, attr, value)
+        if isinstance(m, nn.Conv2d):
+            m.weight = nn.Parameter(m.weight.new_empty(m.out_channels, m.in_channels // m.groups, *m.kernel_size))
+            if m.bias is not None:
+                m.bias = nn.Parameter(m.bias.new_empty(m.out_channels))
+        elif isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight, m.bias = nn.Parameter(m.weight.new_empty(n)), nn.Parameter(m.bias.new_empty(n))
+            m.running_mean, m.running_var = m.running_mean.new_zeros(n), m.running_var.new_ones(n)
+        elif isinstance(m, nn.Linear):
+            m.weight = nn.Parameter(m.weight.new_empty(m.out_features, m.in_features))
+            if m.bias is not None:
+                m.bias = nn.Parameter(m.bias.new_empty(m.out_features))
+    return model
+
+
+def save_channel_pruned(model: nn.Module, folder: str | Path) -> None:
+    """state_dict (weights_only-loadable) plus spec.json; never a pickled module."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), folder / "weights.pt")
+    (folder / "spec.json").write_text(json.dumps(shape_spec(model)))
+
+
+def load_channel_pruned(model: nn.Module, folder: str | Path) -> nn.Module:
+    """Rebuild a freshly built `model` to the saved spec and load its weights with weights_only=True."""
+    folder = Path(folder)
+    rebuild(model, json.loads((folder / "spec.json").read_text()))
+    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    return model
+
+
+def removed_fraction_per_layer(dense: nn.Module, pruned: nn.Module) -> "list[dict]":
+    """Per Conv/Linear layer, the fraction of weights removed (channel pruning) or zeroed (weight pruning)."""
+    rows, pruned_modules = [], dict(pruned.named_modules())
+    for name, m in dense.named_modules():
+        if isinstance(m, PRUNABLE) and name in pruned_modules:
+            kept = int((pruned_modules[name].weight != 0).sum())
+            rows.append({"layer": name, "type": type(m).__name__, "weights": m.weight.numel(),
+                         "removed": 1 - kept / m.weight.numel()})
+    return rows
+
+
+def fine_tune_last_layer_only(model: nn.Module) -> list[nn.Parameter]:
+    """Freeze everything but the classifier (Malihi & Heidemann fine-tune only the last layer after pruning)."""
+    last = classifier_layers(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = [p for m in last for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def prune_count(n: int, fraction: float) -> int:
+    return int(math.floor(n * fraction + 0.5))
