@@ -313,7 +313,8 @@ class TensorLoader:
                  image_size: int | None = None):
         self.split, self.info, self.batch_size, self.train = split, info, batch_size, train
         self.device, self.seed, self.epoch = torch.device(device), seed, 0
-        self.drop_last = train if drop_last is None else drop_last
+        # drop the ragged last batch while training, unless that would leave no batch at all
+        self.drop_last = (train and len(split) > batch_size) if drop_last is None else drop_last
         self.image_size = image_size
         self.x = split.x.to(self.device)
         self.y = split.y.to(self.device)

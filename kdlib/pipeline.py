@@ -57,6 +57,12 @@ def loaders(spec: dict, batch_size: int, seed: int):
     return make("train"), make("val"), make("test")
 
 
+def eval_loader(spec: dict, split: str, batch_size: int = 512):
+    """Batches of `split` (train included) without augmentation, for measurements after training."""
+    return kdata.loader(dataset(spec), split, batch_size, train=False, device=train.pick_device(DEVICE),
+                        image_size=spec.get("image_size"))
+
+
 def example(spec: dict) -> torch.Tensor:
     info = dataset(spec).info
     size = spec.get("image_size") or info.image_size
@@ -224,6 +230,17 @@ def pending(cfgs: list[dict]) -> list[dict]:
     for c in cfgs:
         visit(c)
     return out
+
+
+def results(cfgs: dict, keys: list[str]) -> pd.DataFrame:
+    """Run (or load) every config of `cfgs` {key tuple: cfg}; one tidy row per run: keys, metrics, run id."""
+    from tqdm.auto import tqdm
+    rows = []
+    for key, cfg in tqdm(list(cfgs.items()), desc="runs", disable=not PROGRESS):
+        key = key if isinstance(key, tuple) else (key,)
+        r = run(cfg)
+        rows.append({**dict(zip(keys, key)), **r.metrics, "run": r.id})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- config helpers for notebooks

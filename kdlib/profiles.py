@@ -46,14 +46,17 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def fidelity_table(paper: dict, sources: dict[str, str], profile_cfg: dict, profile: str) -> pd.DataFrame:
-    """Every paper hyperparameter, its value, its source, and the value of `profile` where it deviates."""
-    flat_paper, flat_prof = _flat(paper), _flat(profile_cfg)
+def fidelity_table(paper: dict, sources: dict[str, str], profile_cfg: dict | None = None,
+                   profile: str | None = None) -> pd.DataFrame:
+    """Every paper hyperparameter, its value, its source, and (given a profile) its value where it deviates."""
+    flat_paper, flat_prof = _flat(paper), _flat(profile_cfg or {})
     rows = []
     for key, value in flat_paper.items():
         group = key.split(".")[0]
         source = sources.get(key, sources.get(group, "not stated by the paper"))
-        ours = flat_prof.get(key)
-        rows.append({"hyperparameter": key, "paper": repr(value), "source": source,
-                     f"{profile}": "same" if ours == value else repr(ours)})
+        row = {"hyperparameter": key, "paper": repr(value), "source": source}
+        if profile_cfg is not None:
+            ours = flat_prof.get(key)
+            row[profile] = "same" if ours == value else repr(ours)
+        rows.append(row)
     return pd.DataFrame(rows)
