@@ -19,11 +19,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
+# Unit tests, then every notebook through papermill at the smoke profile (tests/test_reproduce.py), then
+# nbval over the notebooks (reusing that run cache; only cells marked NBVAL_CHECK_OUTPUT are compared).
 test: $(STAMP)
-	$(PY) -m pytest tests
+	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
+# make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto]
 reproduce: $(STAMP)
-	$(PY) -m kdlib.reproduce --profile $(PROFILE)
+	TQDM_MININTERVAL=30 $(PY) -m kdlib.reproduce --profile $(PROFILE) --device $(or $(DEVICE),auto) \
+		$(if $(NOTEBOOK),--notebook $(NOTEBOOK))
 
 clean-runs:
 	rm -rf runs/

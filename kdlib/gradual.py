@@ -79,6 +79,30 @@ class GradualPruning:
             apply_percentile_pruning(model, self.targets[epoch])
 
 
+def cubic_schedule(sparsity: float, epochs: int) -> list[float]:
+    """Zhu & Gupta 2017 gradual magnitude pruning: s_t = s (1 - (1 - t/n)^3) at the start of epochs t = 1..n."""
+    return [sparsity * (1 - (1 - (i + 1) / epochs) ** 3) for i in range(epochs)]
+
+
+class MagnitudeSchedule:
+    """fit() callback: global L1 magnitude pruning to targets[epoch] at each epoch start (the GMP baseline)."""
+
+    def __init__(self, targets: list[float]):
+        self.targets = targets
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        from .prune import l1_unstructured
+        if epoch < len(self.targets):
+            l1_unstructured(model, self.targets[epoch])
+
+
+def margins(model: nn.Module, sparsity: float) -> tuple[float, float]:
+    """Eq. (1)'s margins m_l, m_r: the (1-s)/2 and s+(1-s)/2 quantiles of all prunable weights (Fig. 1)."""
+    values = torch.cat([m.weight.detach().flatten() for m in _weights(model)]).sort().values
+    n = len(values) - 1
+    return float(values[round(n * (1 - sparsity) / 2)]), float(values[round(n * (sparsity + (1 - sparsity) / 2))])
+
+
 class SimulatedPruning:
     """fit() callback, eqs. (2)-(3): during the first s_e epochs, zero the s_sim fraction of surviving weights
     with the largest p = 1 - |w| / max|w| (the smallest magnitudes, over the whole model) for the forward and

@@ -252,6 +252,7 @@ MODELS: dict[str, Callable[..., Net]] = {
                                                    stem_width=scaled(64, w)),
     "dg2pf_vgg16_bn": lambda c, i, w: vgg16_bn_3fc(c, i, w),
     "mobilenet_v1": lambda c, i, w: mobilenet_v1(c, i, w),
+    "studentnet": lambda c, i, w: small_cnn(c, i, w),
 }
 
 
@@ -286,6 +287,32 @@ def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
     if in_channels != 3:
         replace_first_conv(model, in_channels)
     return wrap_torchvision(model)
+
+
+def reset_classifier(model: nn.Module, num_classes: int) -> None:
+    """Replace the final Linear by a freshly initialised one with `num_classes` outputs (transfer learning)."""
+    last = classifier_layers(model)[0]
+    if not isinstance(last, nn.Linear):
+        raise ValueError(f"reset_classifier needs a final Linear layer, found {last}")
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if child is last:
+                setattr(parent, name, nn.Linear(last.in_features, num_classes))
+                return
+
+
+def small_cnn(num_classes: int, in_channels: int = 3, width: float = 1.0,
+              widths: Sequence[int] = (24, 48, 96, 164)) -> Net:
+    """A plain CNN (3x3 conv-BN-ReLU blocks, max-pool between them, one FC) sized as Kieu & Sood's
+    "StudentNet": 281,473 parameters with 525 classes (the paper gives 281,613 but not the architecture)."""
+    layers, c = [], in_channels
+    for i, w in enumerate(widths):
+        w = scaled(w, width)
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        if i < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
+        c = w
+    return Net(nn.Sequential(*layers), pool_linear(c, num_classes))
 
 
 def classifier_layers(model: nn.Module) -> list[nn.Module]:

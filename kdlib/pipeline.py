@@ -78,6 +78,16 @@ def root_of(cfg: dict) -> dict:
     return cfg
 
 
+def data_of(cfg: dict) -> dict:
+    """The data spec a run trains and is tested on: its own, else its parent's (transfer runs name a new one)."""
+    if cfg.get("data"):
+        return cfg["data"]
+    for key in ("init", "parent"):
+        if cfg.get(key):
+            return data_of(cfg[key])
+    raise ValueError("a run config needs a data spec at its root")
+
+
 def fresh_model(cfg: dict) -> nn.Module:
     """The untrained architecture of a chain's root: a registry name, a VGG plan, ResNet widths, or SimKD."""
     root = root_of(cfg)
@@ -88,20 +98,34 @@ def fresh_model(cfg: dict) -> nn.Module:
         return models.vgg_cifar(spec["vgg_plan"], *args)
     if "resnet_widths" in spec:
         return models.resnet_cifar(spec["layers"], spec["resnet_widths"], *args, stem_width=spec["stem_width"])
-    net = models.build(spec["name"], *args, width=spec.get("width", 1.0))
+    net = models.build(spec["name"], *args, width=spec.get("width", 1.0), pretrained=spec.get("pretrained", False))
     if spec.get("simkd"):
         return distill.SimKD(net, load(spec["simkd"]["teacher"]), example(root["data"]), spec["simkd"]["factor"])
     return net
 
 
+_LOADED: dict[str, nn.Module] = {}  # run folder -> model without masks (copies are handed out)
+
+
 def load(cfg: dict, masks: bool = True) -> nn.Module:
     """The trained model of run `cfg` (computed if needed), pruning masks re-attached unless masks=False."""
     result = run(cfg)
-    model = prune.rebuild(fresh_model(cfg), result.spec()) if result.spec() else fresh_model(cfg)
-    model.load_state_dict(result.state_dict())
+    key = str(result.path)
+    if key not in _LOADED:
+        model = prune.rebuild(fresh_model(cfg), result.spec()) if result.spec() else fresh_model(cfg)
+        model.load_state_dict(result.state_dict())
+        _LOADED[key] = model.eval()
+        while len(_LOADED) > 64:
+            _LOADED.pop(next(iter(_LOADED)))
+    model = copy.deepcopy(_LOADED[key])
     if masks and result.masks():
         prune.apply_masks(model, result.masks())
     return model.eval()
+
+
+@lru_cache(maxsize=64)
+def _fresh_spec(root_json: str) -> str:
+    return json.dumps(prune.shape_spec(fresh_model(json.loads(root_json))), sort_keys=True)
 
 
 def model_name(cfg: dict) -> str:
@@ -113,7 +137,7 @@ def _result(model: nn.Module, cfg: dict, metrics_: dict, history=None) -> runs.R
     kept = prune.make_permanent(model)
     model = model.cpu()
     spec = prune.shape_spec(model)
-    channel_pruned = spec != prune.shape_spec(fresh_model(cfg))
+    channel_pruned = json.dumps(spec, sort_keys=True) != _fresh_spec(json.dumps(root_of(cfg), sort_keys=True))
     m = {**metrics_, **{f"params_{k}": v for k, v in metrics.count_params(model).items()},
          "sparsity": prune.sparsity_of(model)}
     return runs.Result({k: v.cpu() for k, v in model.state_dict().items()}, m, history,
@@ -121,14 +145,16 @@ def _result(model: nn.Module, cfg: dict, metrics_: dict, history=None) -> runs.R
 
 
 def _test(model: nn.Module, cfg: dict) -> dict:
-    _, _, test = loaders(root_of(cfg)["data"], 512, 0)
+    _, _, test = loaders(data_of(cfg), 512, 0)
     return {f"test_{k}": v for k, v in train.evaluate(model, test, DEVICE).items()}
 
 
 # ---------------------------------------------------------------- stages
 def _train(cfg: dict, workdir) -> runs.Result:
     model = load(cfg["init"]) if cfg.get("init") else fresh_model(cfg)
-    data_spec = root_of(cfg)["data"]
+    data_spec = data_of(cfg)
+    if cfg.get("reset_head"):  # transfer: a new classifier for the new task, the backbone kept
+        models.reset_classifier(model, dataset(data_spec).info.num_classes)
     tcfg = train.TrainConfig(**cfg["train"])
     train_loader, val_loader, _ = loaders(data_spec, cfg.get("batch_size", 128), cfg.get("seed", 0))
     if cfg.get("last_layer_only"):
@@ -142,9 +168,14 @@ def _train(cfg: dict, workdir) -> runs.Result:
         else:
             loss_fn = distill.Distill(teacher, kd["temperature"], kd["alpha"],
                                       loss=distill.dg2pf_loss if kd["method"] == "dg2pf" else distill.kd_loss)
+    callbacks = []
+    if cfg.get("gradual_magnitude"):  # Zhu & Gupta's GMP: cubic schedule over its first epochs
+        g = cfg["gradual_magnitude"]
+        callbacks.append(gradual.MagnitudeSchedule(gradual.cubic_schedule(g["sparsity"], g["epochs"])))
+        tcfg = train.TrainConfig(**{**cfg["train"], "min_epochs": g["epochs"]})
     t0 = time.perf_counter()
     fit = train.fit(model, train_loader, val_loader, config=tcfg, loss_fn=loss_fn, checkpoint=workdir,
-                    device=DEVICE, progress=PROGRESS, desc=f"train {model_name(cfg)}")
+                    device=DEVICE, progress=PROGRESS, desc=f"train {model_name(cfg)}", callbacks=callbacks)
     for p in model.parameters():
         p.requires_grad_(True)
     m = {"val_top1": fit.best_val_top1, "best_epoch": fit.best_epoch, "epochs_run": len(fit.history),
@@ -170,7 +201,7 @@ def _train_last_layer(model, cfg, tcfg, train_loader, val_loader) -> runs.Result
 
 def _prune(cfg: dict, workdir) -> runs.Result:
     model = load(cfg["parent"]).cpu()
-    method, data_spec = cfg["method"], root_of(cfg)["data"]
+    method, data_spec = cfg["method"], data_of(cfg)
     if method == "l1_unstructured":
         prune.l1_unstructured(model, cfg["sparsity"], scope=cfg.get("scope", "global"),
                               first_conv=cfg.get("first_conv", True), classifier=cfg.get("classifier", True))
@@ -190,7 +221,7 @@ def _dg2pf(cfg: dict, workdir) -> runs.Result:
     d = cfg["dg2pf"]
     dcfg = gradual.DG2PFConfig(**{k: v for k, v in d.items() if k not in ("dgp", "pf")},
                                dgp=train.TrainConfig(**d["dgp"]), pf=train.TrainConfig(**d["pf"]))
-    train_loader, val_loader, _ = loaders(root_of(cfg)["data"], cfg.get("batch_size", 128), cfg.get("seed", 0))
+    train_loader, val_loader, _ = loaders(data_of(cfg), cfg.get("batch_size", 128), cfg.get("seed", 0))
     t0 = time.perf_counter()
     out = gradual.dg2pf(model, teacher, train_loader, val_loader, dcfg, checkpoint=workdir, progress=PROGRESS)
     history = pd.concat([out["dgp"].history.assign(phase="dgp"), out["pf"].history.assign(phase="pf")],

@@ -17,13 +17,25 @@ def resolve(profile: str) -> str:
     return chosen
 
 
+class Replace:
+    """An override that replaces a value wholesale instead of merging into it (e.g. a different set of pairs)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def merge(base: dict, overrides: dict) -> dict:
     """`base` with `overrides` applied recursively; an override of a key `base` lacks is a typo, not data."""
     out = copy.deepcopy(base)
     for key, value in overrides.items():
         if key not in out:
             raise KeyError(f"override {key!r} is not a key of the paper config; valid keys: {', '.join(out)}")
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out[key], dict) else value
+        if isinstance(value, Replace):
+            out[key] = copy.deepcopy(value.value)
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
     return out
 
 

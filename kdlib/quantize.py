@@ -64,8 +64,9 @@ def ptq_int8(model: nn.Module, calibration: Iterable, example: torch.Tensor) -> 
         raise ValueError("the model still has pruning masks: call kdlib.prune.make_permanent(model) first")
     model = untie_relu(copy.deepcopy(model).cpu().eval())
     batch = torch.export.Dim("batch", min=1, max=65536)
+    example = example.cpu() if len(example) > 1 else example.cpu().repeat(2, 1, 1, 1)  # batch 1 would specialise
     with torch.no_grad():
-        graph = torch.export.export(model, (example.cpu(),), dynamic_shapes=({0: batch},)).module()
+        graph = torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
         quantizer = xiq.X86InductorQuantizer()
         quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
         prepared = prepare_pt2e(graph, quantizer)
@@ -95,3 +96,21 @@ def serialized_size(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.tell()
+
+
+def compare_int8(model: nn.Module, calibration: Iterable, test_loader: Iterable, example: torch.Tensor,
+                 min_run_time: float = 1.0) -> "pd.DataFrame":
+    """Kieu & Sood's Table I: fp32 (eager and compiled) vs int8 PT2E (compiled): test top-1, median latency
+    of one batch `example` on this CPU (threads recorded), and serialized weight size."""
+    import pandas as pd
+    from . import metrics, train
+    fp32 = copy.deepcopy(model).cpu().eval()
+    int8 = ptq_int8(fp32, calibration, example)
+    rows = []
+    for name, module, runner in [("fp32 eager", fp32, fp32), ("fp32 inductor", fp32, compiled(fp32)),
+                                 ("int8 PT2E inductor", int8, compiled(int8))]:
+        with torch.no_grad():
+            accuracy = train.evaluate(runner, test_loader, "cpu", topk=(1,))["top1"]
+        rows.append({"model": name, "test_top1": accuracy, **metrics.latency(runner, example, min_run_time),
+                     "size_MiB": serialized_size(module) / 2**20})
+    return pd.DataFrame(rows)

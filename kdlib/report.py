@@ -63,6 +63,40 @@ def claim(text: str, paper_evidence: str, effect: dict | None, *, direction: int
     return {"claim": text, "paper": paper_evidence, "ours": ours, "verdict": verdict, "note": note}
 
 
+def noninferiority(text: str, paper_evidence: str, effect: dict, margin: float, *, unit: str = "points",
+                   scale: float = 100.0) -> dict:
+    """A claim of "no worse than" (e.g. accuracy kept after compression): reproduced when the whole 95%
+    interval of the paired difference lies above -margin, not reproduced when it lies below -margin."""
+    row = claim(text, paper_evidence, effect, unit=unit, scale=scale)
+    if effect is None or effect["n"] < 2 or math.isnan(effect["low"]):
+        return row
+    if effect["low"] > -margin:
+        row["verdict"] = "reproduced"
+    elif effect["high"] < -margin:
+        row["verdict"] = "not reproduced"
+    else:
+        row["verdict"] = "inconclusive"
+    row["note"] = f"non-inferiority margin {margin * scale:g} {unit}"
+    return row
+
+
+def equivalence(text: str, paper_evidence: str, effect: dict, margin: float, *, unit: str = "points",
+                scale: float = 100.0) -> dict:
+    """A claim of "no real difference" (e.g. insensitive to tau): reproduced when the 95% interval lies inside
+    +-margin, not reproduced when it lies entirely outside, inconclusive otherwise."""
+    row = claim(text, paper_evidence, effect, unit=unit, scale=scale)
+    if effect is None or effect["n"] < 2 or math.isnan(effect["low"]):
+        return row
+    if -margin < effect["low"] and effect["high"] < margin:
+        row["verdict"] = "reproduced"
+    elif effect["low"] > margin or effect["high"] < -margin:
+        row["verdict"] = "not reproduced"
+    else:
+        row["verdict"] = "inconclusive"
+    row["note"] = f"equivalence margin +-{margin * scale:g} {unit}"
+    return row
+
+
 def seeds_needed(effect: dict) -> int:
     """Pairs needed for a paired t-test to reach p < 0.05 if mean and spread stayed as observed."""
     from scipy import stats

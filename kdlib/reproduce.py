@@ -1,0 +1,160 @@
+"""`make reproduce`: run the paper notebooks headlessly with papermill and write the reproduction report.
+
+python -m kdlib.reproduce --profile cpu [--notebook park2022] [--device auto] [--store-outputs]
+Executed copies go to runs/<profile>/notebooks/ (never over the sources); a failure names the notebook and cell,
+keeps what finished, and the next call resumes from the run cache.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import profiles, report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = {  # paper id -> notebook, in the order they run (cheap ones first)
+    "kieu_sood": "kieu_sood_birds525_compression.ipynb",
+    "park2022": "park2022_prune_then_distill.ipynb",
+    "fontana2024": "fontana2024_dg2pf.ipynb",
+    "malihi2024": "malihi2024_kd_weight_vs_channel.ipynb",
+}
+TITLES = {"park2022": "Park & No 2022: Prune your model before distill it",
+          "kieu_sood": "Kieu & Sood: KD, quantization and pruning of ResNet-50 on Birds-525",
+          "fontana2024": "Fontana et al. 2024: DG2PF",
+          "malihi2024": "Malihi & Heidemann 2024: KD then weight vs channel pruning"}
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def run_notebook(paper: str, profile: str, device: str) -> float:
+    """Execute one notebook with papermill; returns its wall time in seconds."""
+    import papermill as pm
+    out = ROOT / "runs" / profile / "notebooks" / NOTEBOOKS[paper]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper]), str(out), parameters={"profile": profile, "device": device},
+                        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+    return time.perf_counter() - t0
+
+
+def failed_cell(error) -> str:
+    return f"cell {getattr(error, 'exec_count', '?')}: {getattr(error, 'ename', type(error).__name__)}: " \
+           f"{str(getattr(error, 'evalue', error))[:300]}"
+
+
+def store_outputs(paper: str, profile: str) -> None:
+    """Copy the executed outputs into the source notebook (matched by cell id), so it renders with results."""
+    import nbformat
+    src_path = ROOT / "notebooks" / NOTEBOOKS[paper]
+    executed = nbformat.read(ROOT / "runs" / profile / "notebooks" / NOTEBOOKS[paper], as_version=4)
+    source = nbformat.read(src_path, as_version=4)
+    by_id = {c.get("id"): c for c in executed.cells}
+    for cell in source.cells:
+        done = by_id.get(cell.get("id"))
+        if cell.cell_type == "code" and done is not None:
+            cell.outputs, cell.execution_count = done.outputs, done.execution_count
+    tmp = src_path.with_suffix(".tmp")
+    nbformat.write(source, tmp)
+    os.replace(tmp, src_path)
+
+
+def claims_summary(profile: str) -> pd.DataFrame:
+    rows = []
+    for paper in NOTEBOOKS:
+        path = ROOT / "figures" / profile / paper / "claims.csv"
+        counts = pd.read_csv(path).verdict.value_counts().to_dict() if path.exists() else {}
+        rows.append({"paper": TITLES[paper], **{v: counts.get(v, 0) for v in report.VERDICTS}})
+    return pd.DataFrame(rows)
+
+
+def write_report(profile: str, timings: dict, total: float) -> Path:
+    """figures/<profile>/REPORT.md and a self-contained REPORT.html: summary, machine, every table, figure, claim."""
+    folder = ROOT / "figures" / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    m = report.machine()
+    md = [f"# Reproduction report: profile `{profile}`", "",
+          f"kdlib {m['kdlib']}, commit `{m['commit']}`, torch {m['torch']}, {m['processor']} with {m['threads']} threads"
+          f"{', CUDA' if m['cuda'] else ', no GPU'}. Wall time {minutes(total)} "
+          f"({', '.join(f'{p} {minutes(s)}' for p, s in timings.items())}).", "",
+          "## Claims, per paper", "", claims_summary(profile).to_markdown(index=False), ""]
+    html = [f"<h1>Reproduction report: profile {profile}</h1>", f"<p>{md[2]}</p>", "<h2>Claims, per paper</h2>",
+            claims_summary(profile).to_html(index=False)]
+    for paper in NOTEBOOKS:
+        sub = folder / paper
+        if not sub.exists():
+            continue
+        md += [f"## {TITLES[paper]}", ""]
+        html.append(f"<h2>{TITLES[paper]}</h2>")
+        for csv in sorted(sub.glob("*.csv"), key=lambda p: (p.stem != "claims", p.stem)):
+            df = pd.read_csv(csv)
+            shown = df.head(60)
+            md += [f"### {csv.stem}", "", shown.to_markdown(index=False, floatfmt=".4g"),
+                   f"({len(df)} rows; full table: `{paper}/{csv.name}`)" if len(df) > 60 else "", ""]
+            html += [f"<h3>{csv.stem}</h3>", shown.to_html(index=False, float_format=lambda v: f"{v:.4g}")]
+        for png in sorted(sub.glob("*.png")):
+            md += [f"![{png.stem}]({paper}/{png.name})", ""]
+            data = base64.b64encode(png.read_bytes()).decode()
+            html.append(f'<h3>{png.stem}</h3><img src="data:image/png;base64,{data}" style="max-width:100%">')
+    (folder / "REPORT.md").write_text("\n".join(md))
+    (folder / "REPORT.html").write_text("<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
+    (folder / "timings.json").write_text(json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
+    return folder / "REPORT.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=profiles.PROFILES)
+    parser.add_argument("--notebook", action="append", choices=list(NOTEBOOKS), help="run only these (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--store-outputs", action="store_true", help="copy the outputs into the source notebooks")
+    args = parser.parse_args(argv)
+    saved_profile = os.environ.get("KDLIB_PROFILE")
+    os.environ["KDLIB_PROFILE"] = args.profile  # kernels inherit it: the --profile given here is the one that runs
+    try:
+        return _run(args)
+    finally:
+        if saved_profile is None:
+            os.environ.pop("KDLIB_PROFILE", None)
+        else:
+            os.environ["KDLIB_PROFILE"] = saved_profile
+
+
+def _run(args) -> int:
+    papers = args.notebook or list(NOTEBOOKS)
+    previous = json.loads((ROOT / "figures" / args.profile / "timings.json").read_text()).get("notebooks", {}) \
+        if (ROOT / "figures" / args.profile / "timings.json").exists() else {}
+    timings, start = {}, time.perf_counter()
+    for i, paper in enumerate(papers, 1):
+        elapsed = time.perf_counter() - start
+        left = sum(previous.get(p, 0) for p in papers[i - 1:])
+        print(f"[{i}/{len(papers)}] {paper} (profile {args.profile}); elapsed {minutes(elapsed)}"
+              + (f", about {minutes(left)} left by the previous run" if left else ""), flush=True)
+        try:
+            timings[paper] = run_notebook(paper, args.profile, args.device)
+        except Exception as error:  # papermill's execution error carries the cell
+            print(f"FAILED: notebook {NOTEBOOKS[paper]}, {failed_cell(error)}\n"
+                  f"Finished runs are cached; rerun to resume. Executed copy: runs/{args.profile}/notebooks/",
+                  file=sys.stderr)
+            return 1
+        print(f"      done in {minutes(timings[paper])}", flush=True)
+        if args.store_outputs:
+            store_outputs(paper, args.profile)
+    total = time.perf_counter() - start
+    if args.notebook:
+        timings = {**previous, **timings}
+    path = write_report(args.profile, timings, total)
+    print(f"total wall time {minutes(total)}; report: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The papermill path end to end at the smoke profile: every notebook runs, and its result files are well formed.
+
+Runs with the repository's runs/ cache, so the nbval pass over notebooks/ that follows in `make test` reuses it.
+"""
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kdlib import report, reproduce
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+    old = os.environ.pop("KDLIB_RUNS", None)
+    try:
+        assert reproduce.main(["--profile", "smoke"]) == 0
+    finally:
+        if old is not None:
+            os.environ["KDLIB_RUNS"] = old
+    return ROOT / "figures" / "smoke"
+
+
+@pytest.mark.parametrize("paper", list(reproduce.NOTEBOOKS))
+def test_claims_tables_are_well_formed(smoke_run, paper):
+    claims = pd.read_csv(smoke_run / paper / "claims.csv")
+    assert list(claims.columns) == ["claim", "paper", "ours", "verdict", "note"]
+    assert len(claims) >= 4 and set(claims.verdict) <= set(report.VERDICTS)
+    assert (ROOT / "runs" / "smoke" / "notebooks" / reproduce.NOTEBOOKS[paper]).exists()
+    assert any(smoke_run.joinpath(paper).glob("*.png")), "every notebook draws at least one figure"
+
+
+def test_report_summarises_every_paper(smoke_run):
+    text = (smoke_run / "REPORT.md").read_text()
+    for title in reproduce.TITLES.values():
+        assert title in text
+    assert "Wall time" in text and (smoke_run / "REPORT.html").stat().st_size > 10_000
+
+
+def test_failure_names_the_notebook_and_cell(monkeypatch, capsys):
+    def boom(paper, profile, device):
+        error = RuntimeError("boom")
+        error.exec_count, error.ename, error.evalue = 7, "ValueError", "bad"
+        raise error
+    monkeypatch.setattr(reproduce, "run_notebook", boom)
+    assert reproduce.main(["--profile", "smoke", "--notebook", "park2022"]) == 1
+    err = capsys.readouterr().err
+    assert "park2022_prune_then_distill.ipynb" in err and "cell 7: ValueError: bad" in err
