@@ -370,7 +370,8 @@ def fontana_claims(runs, cfg: dict) -> list[dict]:
                              direction=-1, why_not="no sparsity above 90% at this profile"))
     se = sorted(cfg["ablations"]["pruning_epochs"])
     rows.append(report.claim(f"2. More pruning epochs help (s_e = {se[-1]} vs {se[0]})", "Table II: 90.16 (1) -> 91.49 (15)",
-                             diff(acc("pruning_epochs", se[-1]), acc("pruning_epochs", se[0]))))
+                             diff(acc("pruning_epochs", se[-1]), acc("pruning_epochs", se[0])) if len(se) > 1 else None,
+                             why_not="a single s_e at this profile"))
     best = acc("simulated_sparsity", 0.1)
     pairs = [best.align(acc("simulated_sparsity", x), join="inner") for x in (0.0, 0.2)]
     rows.append(report.claim("3. A small simulated sparsity (10%) beats none and beats 20%",

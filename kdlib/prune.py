@@ -149,9 +149,23 @@ def channel_l1(model: nn.Module, example: torch.Tensor, ratio: float | None = No
     return shape_spec(model)
 
 
+_RATIOS: dict[tuple, float] = {}  # (architecture, input shape, reduction) -> channel ratio
+
+
 def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: float, steps: int = 6) -> float:
     """The channel ratio whose pruning removes `reduction` of the parameters: bisection on copies, in a bracket
-    around 1 - sqrt(1 - reduction) (a conv's weights shrink with both its input and output channels)."""
+    around 1 - sqrt(1 - reduction) (a conv's weights shrink with both its input and output channels).
+
+    The parameter count after pruning depends only on the architecture, so the ratio is remembered per
+    architecture: every seed of a model reuses it.
+    """
+    key = (json.dumps(shape_spec(model), sort_keys=True), tuple(example.shape), reduction, steps)
+    if key not in _RATIOS:
+        _RATIOS[key] = _bisect_ratio(model, example, reduction, steps)
+    return _RATIOS[key]
+
+
+def _bisect_ratio(model: nn.Module, example: torch.Tensor, reduction: float, steps: int) -> float:
     count = lambda m: sum(p.numel() for p in m.parameters())
     dense, guess = count(model), 1 - math.sqrt(1 - reduction)
     lo, hi = max(0.0, guess - 0.2), min(0.99, guess + 0.2)

@@ -106,8 +106,12 @@ def seeds_needed(effect: dict) -> int:
     return max(effect["n"], math.ceil((2.1 * sd / abs(effect["mean"])) ** 2) + 1)
 
 
-def save_claims(rows: list[dict], profile: str, paper: str) -> pd.DataFrame:
+def save_claims(rows: list[dict], profile: str, paper: str, n_seeds: int) -> pd.DataFrame:
+    """Save the claims table; with fewer than 2 seeds no verdict stands (pairs pooled from one seed are no evidence)."""
     df = pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict", "note"])
+    if n_seeds < 2:
+        df["verdict"] = "not tested at this profile"
+        df["note"] = "one seed: run the cpu profile (3 seeds) for a verdict"
     unknown = set(df["verdict"]) - set(VERDICTS)
     if unknown:
         raise ValueError(f"unknown verdicts {unknown}; valid: {VERDICTS}")

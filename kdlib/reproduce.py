@@ -107,7 +107,20 @@ def write_report(profile: str, timings: dict, total: float) -> Path:
     (folder / "REPORT.md").write_text("\n".join(md))
     (folder / "REPORT.html").write_text("<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
     (folder / "timings.json").write_text(json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
+    if profile == "cpu":
+        update_readme(md[2], claims_summary(profile))
     return folder / "REPORT.md"
+
+
+def update_readme(provenance: str, summary: pd.DataFrame) -> None:
+    """Replace the README's generated summary (between its markers) with this run's claim counts."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- summary:start -->", "<!-- summary:end -->"
+    if start not in text or end not in text:
+        return
+    body = f"{start}\nClaims by verdict, computed by `make reproduce` ({provenance}):\n\n{summary.to_markdown(index=False)}\n{end}"
+    readme.write_text(text[:text.index(start)] + body + text[text.index(end) + len(end):])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,3 +76,22 @@ def test_dg2pf_reaches_the_target_and_keeps_only_fully_pruned_checkpoints(tiny_d
     assert out["dgp"].best_epoch >= 2 and len(out["pf"].history) >= 1
     assert prune.sparsity_of(student) == pytest.approx(0.8, abs=1e-3)
     assert train.evaluate(student, data.loader(tiny_data, "test", 64))["top1"] > 0.5
+
+
+def test_cubic_schedule_and_magnitude_callback():
+    targets = gradual.cubic_schedule(0.8, 4)
+    assert targets[-1] == pytest.approx(0.8) and targets == sorted(targets)
+    assert targets[0] == pytest.approx(0.8 * (1 - 0.75 ** 3))
+    model = linear([float(v) for v in range(1, 11)])
+    callback = gradual.MagnitudeSchedule([0.3, 0.6])
+    callback.on_epoch_start(model, 0)
+    assert int((model[0].weight == 0).sum()) == 3
+    callback.on_epoch_start(model, 1)
+    callback.on_epoch_start(model, 5)  # past the schedule: nothing more
+    assert model[0].weight[0].tolist()[:6] == [0.0] * 6
+
+
+def test_margins_are_the_central_quantiles():
+    model = linear([float(v) for v in range(-50, 51)])  # 101 symmetric weights
+    m_l, m_r = gradual.margins(model, 0.9)
+    assert (m_l, m_r) == (-45.0, 45.0)

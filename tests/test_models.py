@@ -83,3 +83,16 @@ def test_pretrained_from_file_keeps_backbone_and_resets_head(tmp_path):
     model = models.build("resnet18", 10, pretrained=True, weights_path=tmp_path / "r18.pth")
     assert torch.equal(model.features[0].weight, reference.conv1.weight)
     assert model.head[-1].out_features == 10
+
+
+def test_studentnet_is_sized_like_the_paper_studentnet():
+    # Kieu & Sood, Table II: 281,613 parameters; the architecture is not given, ours is designed to that size
+    assert n_params(models.build("studentnet", 525)) == pytest.approx(281_613, rel=0.001)
+
+
+def test_reset_classifier_for_transfer():
+    model = models.build("cifar_resnet20", 10)
+    features_before = model.features[0].weight.clone()
+    models.reset_classifier(model, 5)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    assert torch.equal(model.features[0].weight, features_before)

@@ -87,3 +87,14 @@ def test_unknown_stage_and_method():
         pipeline.run({"stage": "distil"})
     with pytest.raises(ValueError, match="valid: l1_unstructured"):
         pipeline.run(pipeline.child(teacher_cfg(), "prune", method="random"))
+
+
+def test_transfer_run_uses_its_own_data_and_a_new_head():
+    source = dict(DATA, classes=[0, 1, 2])
+    target = dict(DATA, classes=[3, 4, 5, 6])
+    pre = pipeline.train_cfg({"name": "cifar_resnet20", "width": 0.25}, source, FAST, batch_size=32)
+    transfer = {"stage": "train", "init": pre, "data": target, "reset_head": True, "train": FAST, "batch_size": 32}
+    model = pipeline.load(transfer)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 4)
+    assert pipeline.data_of(transfer) == target and pipeline.data_of(pre) == source
+    assert pipeline.run(transfer).spec() is not None  # the head differs from the root architecture's
