@@ -173,11 +173,13 @@ def kieu_claims(baselines, table1, students, pruning, cfg: dict) -> list[dict]:
     fp32, int8 = by_model["test_top1"]["fp32 eager"], by_model["test_top1"]["int8 PT2E inductor"]
     rows = [report.noninferiority("1a. int8 PTQ keeps accuracy within a fraction of a point",
                                   "Table I: 98.63% -> 98.43%", metrics.paired_difference(int8, fp32), margin=0.005)]
-    t_fp32, t_int8 = by_model["median_ms"]["fp32 eager"], by_model["median_ms"]["int8 PT2E inductor"]
+    # int8 vs fp32 both compiled by Inductor: against fp32 eager the gain would be compilation's, not int8's
+    t_fp32, t_int8 = by_model["median_ms"]["fp32 inductor"], by_model["median_ms"]["int8 PT2E inductor"]
     speed = metrics.paired_difference(np.log(t_fp32), np.log(t_int8))
-    row = report.claim("1b. int8 PTQ cuts inference time", "Table I: 0.167 s -> 0.069 s (2.4x)", speed,
-                       unit="log-ratio", scale=1.0)
-    row["ours"] = f"{np.exp(speed['mean']):.2f}x faster (geometric mean); " + row["ours"]
+    row = report.claim("1b. int8 PTQ cuts inference time (vs fp32, both compiled by Inductor)",
+                       "Table I: 0.167 s -> 0.069 s (2.4x; batch and CPU not stated)", speed, unit="log-ratio", scale=1.0)
+    eager = np.exp(np.log(by_model["median_ms"]["fp32 eager"] / t_int8).mean())
+    row["ours"] = f"{np.exp(speed['mean']):.2f}x faster ({eager:.2f}x vs fp32 eager), batch {int(by_model['batch'].iloc[0, 0])}; " + row["ours"]
     rows.append(row)
     a, b = _paired(students.assign(k=students.distilled.astype(str)), "True", "False", by="k")
     rows.append(report.claim("2. KD lifts SqueezeNet well above the same network trained alone",

@@ -239,18 +239,3 @@ def removed_fraction_per_layer(dense: nn.Module, pruned: nn.Module) -> "list[dic
             rows.append({"layer": name, "type": type(m).__name__, "weights": m.weight.numel(),
                          "removed": 1 - kept / m.weight.numel()})
     return rows
-
-
-def fine_tune_last_layer_only(model: nn.Module) -> list[nn.Parameter]:
-    """Freeze everything but the classifier (Malihi & Heidemann fine-tune only the last layer after pruning)."""
-    last = classifier_layers(model)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = [p for m in last for p in m.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    return params
-
-
-def prune_count(n: int, fraction: float) -> int:
-    return int(math.floor(n * fraction + 0.5))

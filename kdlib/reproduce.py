@@ -162,8 +162,9 @@ def _run(args) -> int:
         if args.store_outputs:
             store_outputs(paper, args.profile)
     total = time.perf_counter() - start
-    if args.notebook:
+    if args.notebook:  # a partial run: the report's total is the sum of every notebook's latest time
         timings = {**previous, **timings}
+        total = sum(timings.values())
     path = write_report(args.profile, timings, total)
     print(f"total wall time {minutes(total)}; report: {path.relative_to(ROOT)}")
     return 0
