@@ -6,7 +6,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -301,8 +301,3 @@ def attach_missing_masks(model: nn.Module, state: dict) -> None:
         name = key[: -len(".weight_mask")]
         if key.endswith(".weight_mask") and not hasattr(modules[name], "weight_mask"):
             prune.custom_from_mask(modules[name], "weight", mask.bool())
-
-
-def config_dict(cfg: TrainConfig) -> dict:
-    """A TrainConfig as a plain dict (tuples as lists), for run ids and JSON."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
