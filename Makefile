@@ -25,10 +25,10 @@ test: $(STAMP)
 	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto]
+# make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto] [PARAMS=params.yaml]
 reproduce: $(STAMP)
 	TQDM_MININTERVAL=30 $(PY) -m kdlib.reproduce --profile $(PROFILE) --device $(or $(DEVICE),auto) \
-		$(if $(NOTEBOOK),--notebook $(NOTEBOOK))
+		$(if $(NOTEBOOK),--notebook $(NOTEBOOK)) $(if $(PARAMS),--params $(PARAMS))
 
 clean-runs:
 	rm -rf runs/

@@ -319,3 +319,28 @@ def classifier_layers(model: nn.Module) -> list[nn.Module]:
     """The Linear (or 1x1 conv, SqueezeNet) layers that produce the logits, i.e. the last prunable layer."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     return layers[-1:]
+
+
+def check_classes(model: nn.Module, state: dict, source: str = "checkpoint") -> None:
+    """One clear error when a state_dict's classifier has another number of classes than `model`."""
+    last = classifier_layers(model)[0]
+    name = next(n for n, m in model.named_modules() if m is last)
+    theirs = state.get(f"{name}.weight")
+    if theirs is not None and theirs.shape[0] != last.weight.shape[0]:
+        raise ValueError(f"{source} has {theirs.shape[0]} output classes but the model has {last.weight.shape[0]} "
+                         f"(layer {name!r}); build the model with num_classes={theirs.shape[0]}, or load it and "
+                         f"then call reset_classifier for a new task")
+
+
+def load_weights(model: nn.Module, state: dict, source: str = "checkpoint") -> nn.Module:
+    """Load a state_dict into `model`, with one clear error when its class count or shapes do not fit."""
+    check_classes(model, state, source)
+    own = model.state_dict()
+    wrong = [f"{k}: {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and own[k].shape != v.shape]
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if wrong or missing or unexpected:
+        raise ValueError(f"{source} does not fit this architecture: shape mismatches {wrong[:3]}, missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}")
+    model.load_state_dict(state)
+    return model

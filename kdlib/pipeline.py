@@ -113,7 +113,7 @@ def load(cfg: dict, masks: bool = True) -> nn.Module:
     key = str(result.path)
     if key not in _LOADED:
         model = prune.rebuild(fresh_model(cfg), result.spec()) if result.spec() else fresh_model(cfg)
-        model.load_state_dict(result.state_dict())
+        models.load_weights(model, result.state_dict(), f"run {result.path}")
         _LOADED[key] = model.eval()
         while len(_LOADED) > 64:
             _LOADED.pop(next(iter(_LOADED)))
@@ -199,19 +199,22 @@ def _train_last_layer(model, cfg, tcfg, train_loader, val_loader) -> runs.Result
     return _result(model, cfg, m, fit.history)
 
 
+PRUNING_METHODS = ("l1_unstructured", "channel_l1", "percentile")
+
+
 def _prune(cfg: dict, workdir) -> runs.Result:
-    model = load(cfg["parent"]).cpu()
-    method, data_spec = cfg["method"], data_of(cfg)
+    method = cfg["method"]
+    if method not in PRUNING_METHODS:  # checked before the parent is loaded (or trained)
+        raise ValueError(f"unknown pruning method {method!r}; valid: {', '.join(PRUNING_METHODS)}")
+    model, data_spec = load(cfg["parent"]).cpu(), data_of(cfg)
     if method == "l1_unstructured":
         prune.l1_unstructured(model, cfg["sparsity"], scope=cfg.get("scope", "global"),
                               first_conv=cfg.get("first_conv", True), classifier=cfg.get("classifier", True))
     elif method == "channel_l1":
         prune.make_permanent(model)
         prune.channel_l1(model, example(data_spec), cfg.get("ratio"), param_reduction=cfg.get("param_reduction"))
-    elif method == "percentile":
-        gradual.apply_percentile_pruning(model, cfg["sparsity"])
     else:
-        raise ValueError(f"unknown pruning method {method!r}; valid: l1_unstructured, channel_l1, percentile")
+        gradual.apply_percentile_pruning(model, cfg["sparsity"])
     m = _test(model, cfg) if cfg.get("evaluate", True) else {}
     return _result(model, cfg, m)
 

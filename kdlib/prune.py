@@ -16,7 +16,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune
 
-from .models import classifier_layers
+from .models import check_classes, classifier_layers, load_weights
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
@@ -225,9 +225,10 @@ def save_channel_pruned(model: nn.Module, folder: str | Path) -> None:
 def load_channel_pruned(model: nn.Module, folder: str | Path) -> nn.Module:
     """Rebuild a freshly built `model` to the saved spec and load its weights with weights_only=True."""
     folder = Path(folder)
+    state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+    check_classes(model, state, str(folder))  # before rebuild, which would silently resize the classifier
     rebuild(model, json.loads((folder / "spec.json").read_text()))
-    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
-    return model
+    return load_weights(model, state, str(folder))
 
 
 def removed_fraction_per_layer(dense: nn.Module, pruned: nn.Module) -> "list[dict]":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -15,8 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not tested at this profile")
 
 
+def figures_root() -> Path:
+    """Where tables, figures and reports go: $KDLIB_FIGURES or figures/ at the top of the checkout."""
+    return Path(os.environ["KDLIB_FIGURES"]) if os.environ.get("KDLIB_FIGURES") else ROOT / "figures"
+
+
 def out_dir(profile: str, paper: str) -> Path:
-    path = ROOT / "figures" / profile / paper
+    path = figures_root() / profile / paper
     path.mkdir(parents=True, exist_ok=True)
     return path
 

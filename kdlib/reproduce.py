@@ -1,6 +1,6 @@
 """`make reproduce`: run the paper notebooks headlessly with papermill and write the reproduction report.
 
-python -m kdlib.reproduce --profile cpu [--notebook park2022] [--device auto] [--store-outputs]
+python -m kdlib.reproduce --profile cpu [--notebook park2022] [--device auto] [--params my.yaml] [--store-outputs]
 Executed copies go to runs/<profile>/notebooks/ (never over the sources); a failure names the notebook and cell,
 keeps what finished, and the next call resumes from the run cache.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import profiles, report
+from . import profiles, report, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {  # paper id -> notebook, in the order they run (cheap ones first)
@@ -35,13 +35,41 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def run_notebook(paper: str, profile: str, device: str) -> float:
+def notebook_parameters(paper: str) -> list[str]:
+    """The names in a notebook's `parameters` cell."""
+    import papermill as pm
+    return list(pm.inspect_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper])))
+
+
+def read_params(path: str | Path | None, papers: list[str]) -> dict[str, dict]:
+    """A params file (YAML/JSON) {paper: {parameter: value}} checked against each notebook's parameters."""
+    if path is None:
+        return {}
+    import yaml
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping {{paper: {{parameter: value}}}}, got {type(params).__name__}")
+    for paper, values in params.items():
+        if paper not in NOTEBOOKS:
+            raise ValueError(f"{path}: unknown paper {paper!r}; valid: {', '.join(NOTEBOOKS)}")
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: {paper} must map parameter names to values")
+        valid = [p for p in notebook_parameters(paper) if p not in ("profile", "device")]
+        for name in values:
+            if name not in valid:
+                raise ValueError(f"{path}: {paper} has no notebook parameter {name!r}; valid: {', '.join(valid)} "
+                                 f"(profile and device are command-line options)")
+    return {p: v for p, v in params.items() if p in papers}
+
+
+def run_notebook(paper: str, profile: str, device: str, params: dict | None = None) -> float:
     """Execute one notebook with papermill; returns its wall time in seconds."""
     import papermill as pm
-    out = ROOT / "runs" / profile / "notebooks" / NOTEBOOKS[paper]
+    out = runs.runs_root() / profile / "notebooks" / NOTEBOOKS[paper]
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    pm.execute_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper]), str(out), parameters={"profile": profile, "device": device},
+    pm.execute_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper]), str(out),
+                        parameters={**(params or {}), "profile": profile, "device": device},
                         kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
     return time.perf_counter() - t0
 
@@ -55,7 +83,7 @@ def store_outputs(paper: str, profile: str) -> None:
     """Copy the executed outputs into the source notebook (matched by cell id), so it renders with results."""
     import nbformat
     src_path = ROOT / "notebooks" / NOTEBOOKS[paper]
-    executed = nbformat.read(ROOT / "runs" / profile / "notebooks" / NOTEBOOKS[paper], as_version=4)
+    executed = nbformat.read(runs.runs_root() / profile / "notebooks" / NOTEBOOKS[paper], as_version=4)
     source = nbformat.read(src_path, as_version=4)
     by_id = {c.get("id"): c for c in executed.cells}
     for cell in source.cells:
@@ -70,7 +98,7 @@ def store_outputs(paper: str, profile: str) -> None:
 def claims_summary(profile: str) -> pd.DataFrame:
     rows = []
     for paper in NOTEBOOKS:
-        path = ROOT / "figures" / profile / paper / "claims.csv"
+        path = report.figures_root() / profile / paper / "claims.csv"
         counts = pd.read_csv(path).verdict.value_counts().to_dict() if path.exists() else {}
         rows.append({"paper": TITLES[paper], **{v: counts.get(v, 0) for v in report.VERDICTS}})
     return pd.DataFrame(rows)
@@ -78,7 +106,7 @@ def claims_summary(profile: str) -> pd.DataFrame:
 
 def write_report(profile: str, timings: dict, total: float) -> Path:
     """figures/<profile>/REPORT.md and a self-contained REPORT.html: summary, machine, every table, figure, claim."""
-    folder = ROOT / "figures" / profile
+    folder = report.figures_root() / profile
     folder.mkdir(parents=True, exist_ok=True)
     m = report.machine()
     md = [f"# Reproduction report: profile `{profile}`", "",
@@ -107,7 +135,7 @@ def write_report(profile: str, timings: dict, total: float) -> Path:
     (folder / "REPORT.md").write_text("\n".join(md))
     (folder / "REPORT.html").write_text("<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
     (folder / "timings.json").write_text(json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
-    if profile == "cpu":
+    if profile == "cpu" and report.figures_root() == ROOT / "figures":
         update_readme(md[2], claims_summary(profile))
     return folder / "REPORT.md"
 
@@ -128,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu", choices=profiles.PROFILES)
     parser.add_argument("--notebook", action="append", choices=list(NOTEBOOKS), help="run only these (repeatable)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--params", help="YAML file {paper: {notebook parameter: value}}, e.g. overrides")
     parser.add_argument("--store-outputs", action="store_true", help="copy the outputs into the source notebooks")
     args = parser.parse_args(argv)
     saved_profile = os.environ.get("KDLIB_PROFILE")
@@ -143,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     papers = args.notebook or list(NOTEBOOKS)
-    previous = json.loads((ROOT / "figures" / args.profile / "timings.json").read_text()).get("notebooks", {}) \
-        if (ROOT / "figures" / args.profile / "timings.json").exists() else {}
+    try:
+        params = read_params(args.params, papers)
+    except (OSError, ValueError) as error:
+        print(f"bad --params: {error}", file=sys.stderr)
+        return 2
+    previous = json.loads((report.figures_root() / args.profile / "timings.json").read_text()).get("notebooks", {}) \
+        if (report.figures_root() / args.profile / "timings.json").exists() else {}
     timings, start = {}, time.perf_counter()
     for i, paper in enumerate(papers, 1):
         elapsed = time.perf_counter() - start
@@ -152,7 +186,7 @@ def _run(args) -> int:
         print(f"[{i}/{len(papers)}] {paper} (profile {args.profile}); elapsed {minutes(elapsed)}"
               + (f", about {minutes(left)} left by the previous run" if left else ""), flush=True)
         try:
-            timings[paper] = run_notebook(paper, args.profile, args.device)
+            timings[paper] = run_notebook(paper, args.profile, args.device, params.get(paper))
         except Exception as error:  # papermill's execution error carries the cell
             print(f"FAILED: notebook {NOTEBOOKS[paper]}, {failed_cell(error)}\n"
                   f"Finished runs are cached; rerun to resume. Executed copy: runs/{args.profile}/notebooks/",
@@ -166,7 +200,7 @@ def _run(args) -> int:
         timings = {**previous, **timings}
         total = sum(timings.values())
     path = write_report(args.profile, timings, total)
-    print(f"total wall time {minutes(total)}; report: {path.relative_to(ROOT)}")
+    print(f"total wall time {minutes(total)}; report: {path}")
     return 0
 
 

@@ -41,7 +41,7 @@ def test_report_summarises_every_paper(smoke_run):
 
 
 def test_failure_names_the_notebook_and_cell(monkeypatch, capsys):
-    def boom(paper, profile, device):
+    def boom(paper, profile, device, params=None):
         error = RuntimeError("boom")
         error.exec_count, error.ename, error.evalue = 7, "ValueError", "bad"
         raise error
