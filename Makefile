@@ -6,7 +6,7 @@ PY       := $(VENV)/bin/python
 PROFILE  ?= cpu
 STAMP    := $(VENV)/.kdrepro-installed
 
-.PHONY: env test test-fast reproduce clean-runs
+.PHONY: env test test-slow bench reproduce clean-runs
 
 env: $(STAMP)
 
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml
 # nbval over the notebooks (reusing that run cache; only cells marked NBVAL_CHECK_OUTPUT are compared).
 test: $(STAMP)
 	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -m "not slow"
+
+# Tests that take minutes (a whole notebook scaled out through submitit's local executor); CI runs them too.
+test-slow: $(STAMP)
+	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests -m slow
 
 # make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto] [PARAMS=params.yaml]
 reproduce: $(STAMP)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from functools import lru_cache
 
@@ -243,7 +244,20 @@ def run(cfg: dict) -> runs.Run:
     stage = cfg.get("stage")
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    _defer([cfg])
     return runs.cached(stage, model_name(cfg), cfg, lambda workdir: STAGES[stage](cfg, workdir))
+
+
+def dependencies(cfg: dict) -> list[dict]:
+    """The runs `cfg` needs finished first: its init/parent, its teacher, a SimKD model's teacher."""
+    deps = [cfg[key] for key in ("init", "parent", "teacher") if cfg.get(key)]
+    simkd = cfg.get("model", {}).get("simkd")
+    return deps + ([simkd["teacher"]] if simkd else [])
+
+
+def is_finished(cfg: dict) -> bool:
+    path = runs.runs_root() / "cache" / runs.run_id(cfg["stage"], model_name(cfg), cfg)
+    return path.exists() and runs.check(path) is None
 
 
 def pending(cfgs: list[dict]) -> list[dict]:
@@ -251,24 +265,40 @@ def pending(cfgs: list[dict]) -> list[dict]:
     out, seen = [], set()
 
     def visit(cfg):
-        for key in ("init", "parent", "teacher"):
-            if cfg.get(key):
-                visit(cfg[key])
-        if cfg.get("model", {}).get("simkd"):
-            visit(cfg["model"]["simkd"]["teacher"])
         rid = runs.run_id(cfg["stage"], model_name(cfg), cfg)
-        path = runs.runs_root() / "cache" / rid
-        if rid not in seen and (not path.exists() or runs.check(path) is not None):
-            seen.add(rid)
-            out.append(cfg)
+        if rid in seen:
+            return
+        seen.add(rid)
+        if is_finished(cfg):  # its parents were finished before it
+            return
+        for dep in dependencies(cfg):
+            visit(dep)
+        out.append(cfg)
     for c in cfgs:
         visit(c)
     return out
 
 
+class PendingRuns(RuntimeError):
+    """Raised in collect mode where a notebook needs results that are not computed yet."""
+
+
+def _defer(cfgs: list[dict]) -> None:
+    """In collect mode ($KDLIB_COLLECT names a file), record the unfinished runs among `cfgs` and stop here."""
+    target = os.environ.get("KDLIB_COLLECT")
+    if not target:
+        return
+    todo = pending(cfgs)
+    if todo:
+        with open(target, "a") as f:
+            f.writelines(json.dumps(runs.canonical(c), sort_keys=True) + "\n" for c in todo)
+        raise PendingRuns(f"collect mode: {len(todo)} runs are not finished yet; recorded in {target}")
+
+
 def results(cfgs: dict, keys: list[str]) -> pd.DataFrame:
     """Run (or load) every config of `cfgs` {key tuple: cfg}; one tidy row per run: keys, metrics, run id."""
     from tqdm.auto import tqdm
+    _defer(list(cfgs.values()))  # in collect mode, every pending run of this table is recorded at once
     rows = []
     for key, cfg in tqdm(list(cfgs.items()), desc="runs", disable=not PROGRESS):
         key = key if isinstance(key, tuple) else (key,)

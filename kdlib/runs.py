@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def load(path: Path) -> Run:
 
 def write(path: Path, config: Any, result: Result) -> Run:
     """Write an entry into a temporary folder, then rename it into place (atomic on one filesystem)."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp = path.parent / f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}"  # unique on a shared disk
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / "config.json").write_text(json.dumps(canonical(config), indent=1))
@@ -141,8 +142,13 @@ def write(path: Path, config: Any, result: Result) -> Run:
     files = {f.name: [f.stat().st_size, _sha256(f)] for f in sorted(tmp.iterdir())}
     (tmp / "manifest.json").write_text(json.dumps({"format": FORMAT, "files": files}, indent=1))
     if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another process (a cluster job) stored the same run first: keep that one if it is valid
+        shutil.rmtree(tmp, ignore_errors=True)
+        if check(path) is not None:
+            raise
     return load(path)
 
 
