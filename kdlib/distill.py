@@ -54,6 +54,13 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
+def _ready(teacher: nn.Module, x: torch.Tensor) -> None:
+    """The teacher in eval mode on the batch's device and memory format (channels_last after train.prepare)."""
+    fmt = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.preserve_format
+    teacher.to(x.device, memory_format=fmt).eval()
+
+
 class Distill:
     """loss_fn for fit(): a logit-distillation loss (kd_loss or dg2pf_loss) against a frozen teacher."""
 
@@ -62,7 +69,7 @@ class Distill:
         self.loss, self.loss_kwargs = loss, loss_kwargs
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-        self.teacher.to(x.device).eval()
+        _ready(self.teacher, x)
         with torch.no_grad():
             teacher_logits = self.teacher(x).float()
         logits = model(x)
@@ -102,7 +109,7 @@ class SimKDLoss:
         self.teacher = freeze(teacher)
 
     def __call__(self, model: SimKD, x: torch.Tensor, y: torch.Tensor):
-        self.teacher.to(x.device).eval()
+        _ready(self.teacher, x)
         projected = model.features(x)
         with torch.no_grad():
             target = self.teacher.features(x)
