@@ -29,6 +29,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests -m slow
 
+# Speed against baselines, written to benchmarks/RESULTS.md (about 15 minutes; needs a cold `make reproduce` first
+# for the cpu wall times, or BENCH_ARGS=--cold-cpu to measure them now, 30 minutes more).
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
 # make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto] [PARAMS=params.yaml]
 reproduce: $(STAMP)
 	TQDM_MININTERVAL=30 $(PY) -m kdlib.reproduce --profile $(PROFILE) --device $(or $(DEVICE),auto) \

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -51,19 +52,37 @@ def l1_unstructured(model: nn.Module, sparsity: float, *, scope: str = "global",
     """
     check_sparsity(sparsity)
     layers = prunable(model, first_conv, classifier)
-    if scope == "global":
-        total = sum(m.weight.numel() for _, m in layers)
-        amount = round(sparsity * total) - sum(_pruned_count(m) for _, m in layers)
-        if amount < 0:
-            raise ValueError(f"the model is already sparser than {sparsity}; masks only grow")
-        prune.global_unstructured([(m, "weight") for _, m in layers], prune.L1Unstructured, amount=amount)
-    elif scope == "layer":
-        for _, m in layers:
-            amount = round(sparsity * m.weight.numel()) - _pruned_count(m)
-            prune.l1_unstructured(m, "weight", amount=max(amount, 0))
-    else:
+    if scope not in ("global", "layer"):
         raise ValueError(f"unknown scope {scope!r}; valid: 'global', 'layer'")
+    with _contiguous([m for _, m in layers]):
+        if scope == "global":
+            total = sum(m.weight.numel() for _, m in layers)
+            amount = round(sparsity * total) - sum(_pruned_count(m) for _, m in layers)
+            if amount < 0:
+                raise ValueError(f"the model is already sparser than {sparsity}; masks only grow")
+            prune.global_unstructured([(m, "weight") for _, m in layers], prune.L1Unstructured, amount=amount)
+        else:
+            for _, m in layers:
+                amount = round(sparsity * m.weight.numel()) - _pruned_count(m)
+                prune.l1_unstructured(m, "weight", amount=max(amount, 0))
     return sparsity_of(model, first_conv, classifier)
+
+
+@contextmanager
+def _contiguous(modules: list[nn.Module]):
+    """torch's global pruning flattens weights with .view, which channels_last weights refuse: convert meanwhile."""
+    changed = [m for m in modules if m.weight.dim() == 4 and not m.weight.is_contiguous()]
+
+    def convert(fmt):
+        for m in changed:
+            m.to(memory_format=fmt)  # same Parameter objects, so optimizers keep tracking them
+            if hasattr(m, "weight_orig"):  # the masked weight the forward pre-hook computes, in the new layout
+                m.weight = m.weight_orig * m.weight_mask
+    convert(torch.contiguous_format)
+    try:
+        yield
+    finally:
+        convert(torch.channels_last)
 
 
 def sparsity_of(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> float:

@@ -73,12 +73,18 @@ def prepare(model: nn.Module, device: torch.device) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if device.type in ("cuda", "cpu") else model
 
 
-def batch_to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+def batch_to(x: torch.Tensor, device: torch.device, channels_last: bool = True) -> torch.Tensor:
     """An input batch on `device`, images in channels_last where `prepare` puts the models in it."""
     x = x.to(device, non_blocking=True)
-    if x.dim() == 4 and device.type in ("cuda", "cpu"):
+    if channels_last and x.dim() == 4 and device.type in ("cuda", "cpu"):
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def is_channels_last(model: nn.Module) -> bool:
+    """Whether the model's conv weights are in channels_last (after `prepare`); inputs are best given alike."""
+    return any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+               for p in model.parameters())
 
 
 def seed_everything(seed: int) -> None:
@@ -116,8 +122,9 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device = "a
     was_training = model.training
     model.eval()
     hits, total, loss_sum = {k: 0 for k in topk}, 0, 0.0
+    channels_last = is_channels_last(model)
     for x, y in loader:
-        x, y = batch_to(x, device), y.to(device, non_blocking=True)
+        x, y = batch_to(x, device, channels_last), y.to(device, non_blocking=True)
         with autocast(device):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()

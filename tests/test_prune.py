@@ -136,3 +136,17 @@ def test_channel_pruned_model_saves_and_rebuilds_without_pickle(tmp_path):
     assert torch.allclose(rebuilt(x), model(x)) and n_params(rebuilt) == n_params(model)
     with pytest.raises(KeyError, match="another architecture"):
         prune.load_channel_pruned(models.build("cifar_vgg11", 10), tmp_path)
+
+
+def test_global_pruning_of_a_channels_last_model_during_training():
+    """fit() puts models in channels_last; global pruning (GMP, iterative) must still work and nest."""
+    model = train.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cpu"))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert prune.l1_unstructured(model, 0.3) == pytest.approx(0.3, abs=1e-4)
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    opt.step()
+    assert prune.l1_unstructured(model, 0.6) == pytest.approx(0.6, abs=1e-4)
+    assert prune.l1_unstructured(model, 0.7, scope="layer") == pytest.approx(0.7, abs=1e-3)
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight_orig.is_contiguous(memory_format=torch.channels_last)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -80,3 +80,27 @@ def test_device_choice_on_this_machine():
     assert train.pick_device("cpu").type == "cpu"
     # CUDA-only settings are chosen by device type (checked by inspection here: no GPU on this machine)
     assert isinstance(train.autocast(torch.device("cpu")), type(train.autocast(torch.device("cpu"))))
+
+
+def _without_device(real):
+    """Module.to / Tensor.to that ignore the device (a stand-in 'cuda' move on a machine without a GPU)."""
+    def to(self, *args, **kwargs):
+        args = [a for a in args if not isinstance(a, (torch.device, str))]
+        kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        return real(self, *args, **kwargs) if args or kwargs else self
+    return to
+
+
+def test_cuda_path_chooses_bf16_autocast_and_channels_last(monkeypatch):
+    cast = train.autocast(torch.device("cuda"))
+    assert isinstance(cast, torch.autocast) and cast.fast_dtype == torch.bfloat16
+    assert not isinstance(train.autocast(torch.device("cpu")), torch.autocast), "CPU stays fp32 (exact results)"
+    monkeypatch.setattr(torch.nn.Module, "to", _without_device(torch.nn.Module.to))
+    monkeypatch.setattr(torch.Tensor, "to", _without_device(torch.Tensor.to))
+    model = train.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cuda"))
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = train.batch_to(torch.zeros(4, 3, 8, 8), torch.device("cuda"))
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    assert train.batch_to(torch.zeros(4, 10), torch.device("cuda")).is_contiguous()  # features stay as they are

@@ -1,0 +1,317 @@
+"""`make bench`: the package against its baselines, every figure a ratio measured side by side in this run.
+
+python benchmarks/bench.py [--quick] [--only 1,4] [--cold-cpu] [--out benchmarks]
+Writes benchmarks/RESULTS.md (and results.json) with the machine, threads and versions. --quick shrinks every
+measurement (for the tests); --cold-cpu reruns the cpu profile from an empty run cache (about 30 minutes)
+instead of reading the wall times of the last cold `make reproduce` from figures/cpu/timings.json.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from kdlib import costs, data, metrics, models, prune, quantize, report, reproduce, train  # noqa: E402
+
+QUICK = False
+CPU = torch.device("cpu")
+
+
+def row(target: str, measure: str, ours: float, baseline: float, ratio: float, goal: str, passed: bool | None,
+        note: str = "") -> dict:
+    return {"target": target, "measure": measure, "ours": ours, "baseline": baseline, "ratio": ratio,
+            "goal": goal, "pass": {True: "pass", False: "FAIL", None: "n/a"}[passed], "note": note}
+
+
+# ---------------------------------------------------------------- 1. data pipeline
+class PerSampleDataset(torch.utils.data.Dataset):
+    """What torchvision's datasets do: one PIL image per __getitem__, then per-sample transforms."""
+
+    def __init__(self, split: data.TensorSplit, transform):
+        self.x, self.y, self.transform = split.x.numpy(), split.y.numpy(), transform
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        img = self.x[i]
+        img = Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0))
+        return self.transform(img), int(self.y[i])
+
+
+def images_per_second(batches, n_images: int) -> float:
+    seen, t0 = 0, time.perf_counter()
+    for x, _ in batches:
+        seen += len(x)
+        if seen >= n_images:
+            break
+    return seen / (time.perf_counter() - t0)
+
+
+def bench_data() -> list[dict]:
+    fmnist = data.load("fashion_mnist")
+    g = torch.Generator().manual_seed(0)
+    cifar = data.TensorSplit(torch.randint(0, 256, (50_000, 3, 32, 32), dtype=torch.uint8, generator=g),
+                             torch.randint(0, 10, (50_000,), generator=g))
+    cifar_info = data.info("cifar10")
+    n = 6_400 if QUICK else 25_600
+    rows = []
+    for name, split, info in [("Fashion-MNIST 28x28x1", fmnist.train, fmnist.info),
+                              ("CIFAR-shaped 32x32x3", cifar, cifar_info)]:
+        size, pad = split.x.shape[-1], info.crop_padding
+        ours = images_per_second(data.TensorLoader(split, info, 128, train=True, seed=0), n)
+        tf = T.Compose([T.RandomCrop(size, padding=pad), T.RandomHorizontalFlip(), T.ToTensor(),
+                        T.Normalize(info.mean, info.std)])
+        base = {}
+        for workers in (0, 2):
+            dl = torch.utils.data.DataLoader(PerSampleDataset(split, tf), batch_size=128, shuffle=True,
+                                             num_workers=workers, drop_last=True)
+            base[workers] = images_per_second(dl, n)
+        best = max(base, key=base.get)
+        ratio = ours / base[best]
+        rows.append(row("1. data pipeline", f"{name}, random crop + flip, batch 128 (images/s)", ours, base[best],
+                        ratio, ">= 5x", ratio >= 5,
+                        f"baseline: torchvision transforms per sample + DataLoader, best of 0 and 2 workers "
+                        f"({base[0]:.0f} / {base[2]:.0f} img/s)"))
+    return rows
+
+
+# ---------------------------------------------------------------- 2-3. training loop
+def cifar_like(n: int) -> data.TensorLoader:
+    g = torch.Generator().manual_seed(1)
+    split = data.TensorSplit(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+                             torch.randint(0, 10, (n,), generator=g))
+    return data.TensorLoader(split, data.info("cifar10"), 128, train=True, seed=0)
+
+
+def bare_loop(model, loader, cfg: train.TrainConfig) -> float:
+    """The loop a researcher writes by hand: same model, data, optimizer, memory format."""
+    model = train.prepare(model, CPU).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                          weight_decay=cfg.weight_decay)
+    t0 = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(train.batch_to(x, CPU)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
+def fit_time(model, loader, cfg: train.TrainConfig) -> float:
+    t0 = time.perf_counter()
+    train.fit(model, loader, None, config=cfg, device="cpu", progress=False)
+    return time.perf_counter() - t0
+
+
+def alternate(a, b, repeats: int) -> tuple[float, float]:
+    """Median times of a() and b(), run in turns so that machine load hits both alike."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(a())
+        tb.append(b())
+    return statistics.median(ta), statistics.median(tb)
+
+
+def bench_training() -> list[dict]:
+    loader = cifar_like(1_280 if QUICK else 3_840)
+    cfg = train.TrainConfig(epochs=1, lr=0.05, schedule="constant", optimizer="sgd", momentum=0.9, nesterov=True,
+                            weight_decay=5e-4)
+    make = lambda: models.build("cifar_resnet20", 10, width=0.5)
+    repeats = 3 if QUICK else 5
+    bare, ours = alternate(lambda: bare_loop(make(), loader, cfg), lambda: fit_time(make(), loader, cfg), repeats)
+    rows = [row("2. fit() overhead", "cifar_resnet20 (width 0.5), 32x32x3, batch 128, SGD: seconds per epoch",
+                ours, bare, ours / bare, "<= 1.05x", ours / bare <= 1.05,
+                f"median of {repeats} alternating epochs; fit() adds history, accuracy, NaN check, callbacks")]
+
+    def masked():
+        model = make()
+        prune.l1_unstructured(model, 0.5)
+        return fit_time(model, loader, cfg)
+    dense, sparse = alternate(lambda: fit_time(make(), loader, cfg), masked, repeats)
+    rows.append(row("3. masked training", "same, 50% global L1 masks (torch.nn.utils.prune) vs dense: s/epoch",
+                    sparse, dense, sparse / dense, "<= 1.15x", sparse / dense <= 1.15,
+                    "masks recompute weight = weight_orig * mask in a forward pre-hook every step"))
+    return rows
+
+
+# ---------------------------------------------------------------- 4. channel pruning latency
+def bench_channel_pruning() -> list[dict]:
+    rows = []
+    for name, example in [("cifar_resnet56", torch.randn(64, 3, 32, 32)), ("resnet18", torch.randn(8, 3, 224, 224))]:
+        dense = models.build(name, 10 if name.startswith("cifar") else 1000).eval()
+        pruned = copy.deepcopy(dense)
+        prune.channel_l1(pruned, example[:1], ratio=0.5)
+        pruned.eval()
+        run = 0.5 if QUICK else 2.0
+        lat = {k: metrics.latency(m, example, run)["median_ms"] for k, m in (("dense", dense), ("pruned", pruned))}
+        macs = {k: metrics.macs(m, example)["macs"] for k, m in (("dense", dense), ("pruned", pruned))}
+        params = {k: metrics.count_params(m)["total"] for k, m in (("dense", dense), ("pruned", pruned))}
+        speedup = lat["dense"] / lat["pruned"]
+        rows.append(row("4. channel pruning", f"{name}, 50% of channels removed (Torch-Pruning L1), batch "
+                        f"{example.shape[0]} at {example.shape[-1]} px: latency ms", lat["pruned"], lat["dense"],
+                        speedup, ">= 1.5x faster", speedup >= 1.5,
+                        f"MACs {macs['dense'] / 1e6:.1f}M -> {macs['pruned'] / 1e6:.1f}M "
+                        f"({macs['dense'] / macs['pruned']:.2f}x fewer); params {params['dense']:,} -> "
+                        f"{params['pruned']:,}; eager fp32, {torch.get_num_threads()} threads"))
+    return rows
+
+
+# ---------------------------------------------------------------- 5. int8
+def bench_int8() -> list[dict]:
+    """ResNet-50 (torchvision, 10 classes) trained briefly on Fashion-MNIST at 32 px, then PT2E int8."""
+    per_class = 100 if QUICK else 500
+    d = data.load("fashion_mnist", train_per_class=per_class, test_per_class=50 if QUICK else 200)
+    model = models.build("resnet50", 10, in_channels=1)
+    loader = data.TensorLoader(d.train, d.info, 64, train=True, seed=0, image_size=32)
+    cfg = train.TrainConfig(epochs=1 if QUICK else 3, lr=0.05, schedule="cosine")
+    train.fit(model, loader, None, config=cfg, device="cpu", progress=False)
+    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+    test = data.TensorLoader(d.test, d.info, 256, image_size=32)
+    calib = [x for x, _ in data.TensorLoader(d.val, d.info, 64, image_size=32)][:4]
+    rows = []
+    for batch, size in [(32, 32), (8, 224)]:
+        table = quantize.compare_int8(model, calib, test, torch.randn(batch, 1, size, size),
+                                      min_run_time=0.5 if QUICK else 2.0).set_index("model")
+        fp32, int8 = table.loc["fp32 inductor"], table.loc["int8 PT2E inductor"]
+        speedup = fp32.median_ms / int8.median_ms
+        drop = 100 * (fp32.test_top1 - int8.test_top1)
+        rows.append(row("5. int8 PTQ", f"ResNet-50, batch {batch} at {size} px, both Inductor-compiled: latency ms",
+                        int8.median_ms, fp32.median_ms, speedup, ">= 3x faster, accuracy kept",
+                        speedup >= 3 and drop <= 1.0,
+                        f"test top-1 fp32 {100 * fp32.test_top1:.2f}% vs int8 {100 * int8.test_top1:.2f}% "
+                        f"({len(d.test)} Fashion-MNIST test images at 32 px); fp32 eager "
+                        f"{table.loc['fp32 eager'].median_ms:.1f} ms; size {fp32.size_MiB:.1f} -> "
+                        f"{int8.size_MiB:.1f} MiB; {int(fp32.threads)} threads"))
+    return rows
+
+
+# ---------------------------------------------------------------- 6-7. notebooks
+def reproduce_run(profile: str, papers: list[str], runs_dir: Path, figures: Path) -> dict:
+    """Wall time of each notebook, run in a fresh process by `python -m kdlib.reproduce`."""
+    env = {**os.environ, "KDLIB_RUNS": str(runs_dir), "KDLIB_FIGURES": str(figures), "TQDM_DISABLE": "1"}
+    times = {}
+    for paper in papers:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kdlib.reproduce", "--profile", profile, "--notebook", paper],
+                       cwd=ROOT, env=env, check=True, capture_output=True)
+        times[paper] = time.perf_counter() - t0
+    return times
+
+
+def bench_notebooks(cold_cpu: bool) -> list[dict]:
+    rows, papers = [], list(reproduce.NOTEBOOKS)
+    with tempfile.TemporaryDirectory() as tmp:
+        smoke = reproduce_run("smoke", papers, Path(tmp) / "smoke-runs", Path(tmp) / "figures")
+    total = sum(smoke.values())
+    rows.append(row("7. make reproduce, smoke", "all four notebooks from an empty run cache: minutes",
+                    total / 60, 3.0, total / 180, "<= 3 min", total <= 180,
+                    ", ".join(f"{p} {s:.0f} s" for p, s in smoke.items()) + "; includes kernel start-up"))
+    cpu_runs = ROOT / "runs"
+    if cold_cpu:
+        cpu_runs = Path(tempfile.mkdtemp(prefix="kdrepro-cold-"))
+        cold = reproduce_run("cpu", papers, cpu_runs, cpu_runs / "figures")
+        source = "measured now from an empty run cache"
+    else:
+        timings = ROOT / "figures" / "cpu" / "timings.json"
+        if not timings.exists():
+            return rows + [row("6-7. cpu profile", "no cold cpu run recorded", float("nan"), float("nan"),
+                               float("nan"), "", None, "run `make reproduce` (or bench --cold-cpu) first")]
+        cold = json.loads(timings.read_text())["notebooks"]
+        source = f"the last cold `make reproduce` ({timings.relative_to(ROOT)})"
+    total = sum(cold.values())
+    rows.append(row("7. make reproduce, cpu", "all four notebooks from an empty run cache: minutes",
+                    total / 60, 30.0, total / 1800, "<= 30 min", total <= 1800,
+                    ", ".join(f"{p} {s / 60:.1f} min" for p, s in cold.items()) + f"; {source}"))
+    with tempfile.TemporaryDirectory() as figs:
+        warm = reproduce_run("cpu", papers, cpu_runs, Path(figs))
+    for paper in papers:
+        ratio = warm[paper] / cold[paper]
+        rows.append(row("6. warm rerun", f"{paper} at cpu, every run cached: seconds", warm[paper], cold[paper],
+                        ratio, "<= 5% of cold", ratio <= 0.05, "cold: " + source))
+    return rows
+
+
+# ---------------------------------------------------------------- 8. GPU-hours and the CUDA path
+def bench_gpu_hours() -> list[dict]:
+    """The paper profiles' estimated cost, from each notebook's own paper config and forward MACs."""
+    rows = []
+    for paper in reproduce.NOTEBOOKS:
+        hours = costs.gpu_hours(paper)
+        rows.append(row("8. paper profile cost", f"{paper}: estimated GPU-hours", hours.sum(), float("nan"),
+                        float("nan"), "reported", None,
+                        "; ".join(f"{k} {v:.2f}" for k, v in hours.items()) +
+                        " (3x forward FLOPs x images x epochs on an A100 at 35% of its 312 bf16 TFLOP/s: a lower "
+                        "bound; small 32 px models are usually input-bound, expect 2-5x more)"))
+    device = torch.device("cuda")
+    cast = train.autocast(device)
+    ok = isinstance(cast, torch.autocast) and cast.fast_dtype == torch.bfloat16
+    rows.append(row("8. CUDA path", "bf16 autocast and channels_last chosen for device 'cuda' (inspection)",
+                    float(ok), float("nan"), float("nan"), "bf16 + channels_last", ok,
+                    "train.autocast(cuda) is bf16 torch.autocast; train.prepare/batch_to use channels_last on "
+                    "cuda (tests/test_train.py checks both); not run: no GPU here"))
+    return rows
+
+
+SECTIONS = {1: bench_data, 2: bench_training, 4: bench_channel_pruning, 5: bench_int8, 6: None, 8: bench_gpu_hours}
+
+
+def write_results(rows: list[dict], seconds: float, out: Path) -> Path:
+    m = report.machine()
+    df = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"machine": m, "rows": rows}, indent=1, default=float))
+    shown = df.assign(ours=df.ours.map(lambda v: f"{v:.4g}"), baseline=df.baseline.map(lambda v: f"{v:.4g}"),
+                      ratio=df.ratio.map(lambda v: f"{v:.2f}"))
+    text = [
+        "# Benchmarks", "",
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {seconds / 60:.1f} min"
+        f"{' (--quick: reduced sizes)' if QUICK else ''}. Machine: {m['processor']}, {m['threads']} torch threads, "
+        f"{'CUDA' if m['cuda'] else 'no GPU'}; torch {m['torch']}, kdlib {m['kdlib']}, commit `{m['commit']}`.",
+        "Every ratio compares two measurements taken side by side in this run (alternating where noisy).", "",
+        shown.to_markdown(index=False), "",
+        f"{(df['pass'] == 'pass').sum()} pass, {(df['pass'] == 'FAIL').sum()} fail, "
+        f"{(df['pass'] == 'n/a').sum()} reported only.", ""]
+    (out / "RESULTS.md").write_text("\n".join(text))
+    return out / "RESULTS.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    global QUICK
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", help="comma-separated section numbers: 1, 2 (2-3), 4, 5, 6 (6-7), 8")
+    parser.add_argument("--cold-cpu", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks"), help="folder for RESULTS.md and results.json")
+    args = parser.parse_args(argv)
+    QUICK = args.quick
+    only = [int(s) for s in args.only.split(",")] if args.only else list(SECTIONS)
+    rows, t0 = [], time.perf_counter()
+    for k in only:
+        print(f"section {k} ...", flush=True)
+        rows += bench_notebooks(args.cold_cpu) if k == 6 else SECTIONS[k]()
+        for r in rows[-3:]:
+            print(f"  {r['measure'][:70]}: ratio {r['ratio']:.2f} ({r['pass']})", flush=True)
+    path = write_results(rows, time.perf_counter() - t0, Path(args.out))
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
