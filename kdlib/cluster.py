@@ -41,7 +41,7 @@ def collect(paper: str, profile: str, params: dict | None = None) -> list[dict]:
             for k, v in saved.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
         found = [json.loads(line) for line in record.read_text().splitlines()]
-    unique = {run_key(c): c for c in found}
+    unique = {run_key(c): c for c in found if c["stage"] not in pipeline.LOCAL_ONLY}
     return [c for c in unique.values() if not pipeline.is_finished(c)]
 
 

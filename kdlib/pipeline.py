@@ -236,7 +236,25 @@ def _dg2pf(cfg: dict, workdir) -> runs.Result:
     return _result(model, cfg, m, history)
 
 
-STAGES = {"train": _train, "prune": _prune, "dg2pf": _dg2pf}
+def _int8(cfg: dict, workdir) -> runs.Result:
+    """Kieu & Sood's Table I for one model: fp32 vs int8 accuracy, latency and size, measured on this machine."""
+    from . import quantize
+    q, spec = cfg["quant"], data_of(cfg)
+    batches = list(eval_loader(spec, "train", max(32, q["latency_batch"])))[:q["calibration_batches"]]
+    calib = [x.cpu() for x, _ in batches]
+    table = quantize.compare_int8(load(cfg["parent"]), calib, eval_loader(spec, "test"), calib[0][:q["latency_batch"]])
+    return runs.Result({}, {"machine": cfg["machine"]}, table)
+
+
+def machine_identity() -> dict:
+    """What a latency depends on besides the model: part of a measurement's config, so another machine re-measures."""
+    import platform
+    return {"host": platform.node(), "processor": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+STAGES = {"train": _train, "prune": _prune, "dg2pf": _dg2pf, "int8": _int8}
+LOCAL_ONLY = {"int8"}  # measurements of this machine: never sent to a cluster
 
 
 def run(cfg: dict) -> runs.Run:

@@ -145,6 +145,12 @@ def kieu_baseline(cfg: dict, strategy: str, seed: int) -> dict:
             "train": cfg["finetune"], **common, **head_only}
 
 
+def kieu_int8(cfg: dict, seed: int) -> dict:
+    """The int8 PTQ comparison of the all-layers fine-tuned baseline, measured (and cached) on this machine."""
+    return {"stage": "int8", "parent": kieu_baseline(cfg, "all_layers", seed), "quant": cfg["quant"],
+            "machine": pipeline.machine_identity()}
+
+
 def kieu_student(cfg: dict, student: str, seed: int, distilled: bool) -> dict:
     """SqueezeNet (or StudentNet) from random init, alone or distilled from the all-layers baseline (seed 0)."""
     kd = {k: cfg["kd"][k] for k in ("temperature", "alpha")}
