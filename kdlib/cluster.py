@@ -39,7 +39,10 @@ def collect(paper: str, profile: str, params: dict | None = None) -> list[dict]:
             pass
         finally:
             for k, v in saved.items():
-                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         found = [json.loads(line) for line in record.read_text().splitlines()]
     unique = {run_key(c): c for c in found if c["stage"] not in pipeline.LOCAL_ONLY}
     return [c for c in unique.values() if not pipeline.is_finished(c)]
@@ -93,9 +96,11 @@ def submit(cfgs: list[dict], ex, device: str = "auto") -> list[dict]:
     """Run `cfgs` as job arrays, level by level; returns the failures (config, job id, error, log)."""
     runs_dir = str(runs.runs_root().resolve())
     failures: list[dict] = []
+    blocked: set[str] = set()  # failed runs and everything waiting on them
     for i, group in enumerate(levels(cfgs), 1):
-        blocked = {run_key(f["config"]) for f in failures}
-        group = [c for c in group if not any(run_key(d) in blocked for d in pipeline.dependencies(c))]
+        waiting = [c for c in group if any(run_key(d) in blocked for d in pipeline.dependencies(c))]
+        blocked |= {run_key(c) for c in waiting}
+        group = [c for c in group if c not in waiting]
         if not group:
             continue
         jobs = ex.map_array(run_config, group, [runs_dir] * len(group), [device] * len(group))
@@ -109,6 +114,7 @@ def submit(cfgs: list[dict], ex, device: str = "auto") -> list[dict]:
                                "log": str(job.paths.stderr), "config": cfg})
         print(f"level {i}: {len(group) - len(failed)} finished, {len(failed)} failed", flush=True)
         failures += failed
+        blocked |= {f["run"] for f in failed}
     return failures
 
 
