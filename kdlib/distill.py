@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -19,29 +20,53 @@ def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
                     F.log_softmax(teacher_logits / temperature, dim=1), reduction="batchmean", log_target=True)
 
 
+def check_loss_args(temperature: float, alpha: float) -> None:
+    """One error for a bad temperature or alpha: temperature finite and > 0, alpha finite in [0, 1]."""
+    if not (math.isfinite(temperature) and temperature > 0 and math.isfinite(alpha) and 0 <= alpha <= 1):
+        raise ValueError(f"need a finite temperature > 0 and a finite alpha in [0, 1], got temperature={temperature}, "
+                         f"alpha={alpha}")
+
+
+CORRECTED_LABELS = ("student", "teacher")
+
+
+def _check_corrected_labels(corrected_labels: str) -> None:
+    if corrected_labels not in CORRECTED_LABELS:
+        raise ValueError(f"unknown corrected_labels {corrected_labels!r}; valid: 'student' (the paper's eq. 6) or "
+                         f"'teacher' (Meyer & Wong's code)")
+
+
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
             temperature: float, alpha: float) -> torch.Tensor:
     """Hinton et al. 2015: alpha * T^2 * KL(p_t^T || p_s^T) + (1 - alpha) * CE(s, y) (Park & No, Sec. 4)."""
-    if not 0 <= alpha <= 1 or temperature <= 0:
-        raise ValueError(f"need 0 <= alpha <= 1 and temperature > 0, got alpha={alpha}, temperature={temperature}")
+    check_loss_args(temperature, alpha)
     soft = soft_kl(student_logits, teacher_logits, temperature) * temperature ** 2
     return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, y)
 
 
 def dg2pf_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
-               temperature: float, alpha: float, gamma: float = 1.0, beta: float = 0.1) -> torch.Tensor:
+               temperature: float, alpha: float, gamma: float = 1.0, beta: float = 0.1,
+               corrected_labels: str = "student") -> torch.Tensor:
     """Fontana et al. 2024, eqs. (4)-(9): (alpha * KL + (1 - alpha) * PW) * tau^2.
 
-    PW (eq. 7) is a cross-entropy against corrected labels (eq. 6): the teacher's probabilities where the
-    teacher classifies the sample correctly, the one-hot label otherwise, weighted per sample by
-    w_i = (1 - p_teacher[i, y_i])^gamma + beta (eq. 5). Weights, corrected labels and the CE use temperature 1.
+    PW (eq. 7) is a cross-entropy against corrected labels (eq. 6), weighted per sample by
+    w_i = (1 - p_teacher[i, y_i])^gamma + beta (eq. 5). corrected_labels="student" (default, decision 13) is the
+    paper's text: the student's own probabilities where the student classifies the sample correctly, the one-hot
+    label otherwise. "teacher" is the reading of Meyer & Wong's code: the teacher's probabilities where the
+    teacher is correct. Weights, corrected labels and the CE use temperature 1.
     Eq. (8) is garbled in the extracted text; we use the KL between the teacher's and the student's
     distributions at temperature tau, as in the authors' code (KL(softmax(t/tau) || softmax(s/tau))).
     """
+    check_loss_args(temperature, alpha)
+    _check_corrected_labels(corrected_labels)
     p_teacher = F.softmax(teacher_logits, dim=1)
     weights = (1 - p_teacher.gather(1, y[:, None]).squeeze(1)) ** gamma + beta
-    correct = (teacher_logits.argmax(1) == y)[:, None]
-    target = torch.where(correct, p_teacher, F.one_hot(y, student_logits.shape[1]).to(p_teacher.dtype))
+    # Detached: eq. (6) makes the prediction a label, a constant of the CE. Through it, a correct sample's term
+    # would be the student's entropy and PW would push it to overconfidence; detached, its gradient is 0.
+    source = student_logits.detach() if corrected_labels == "student" else teacher_logits
+    p_source = F.softmax(source, dim=1)
+    correct = (source.argmax(1) == y)[:, None]
+    target = torch.where(correct, p_source, F.one_hot(y, student_logits.shape[1]).to(p_source.dtype))
     pw = (weights * -(target * F.log_softmax(student_logits, dim=1)).sum(1)).mean()
     return (alpha * soft_kl(student_logits, teacher_logits, temperature) + (1 - alpha) * pw) * temperature ** 2
 
@@ -65,6 +90,9 @@ class Distill:
     """loss_fn for fit(): a logit-distillation loss (kd_loss or dg2pf_loss) against a frozen teacher."""
 
     def __init__(self, teacher: nn.Module, temperature: float, alpha: float, loss=kd_loss, **loss_kwargs):
+        check_loss_args(temperature, alpha)  # at once, not at the first batch
+        if "corrected_labels" in loss_kwargs:
+            _check_corrected_labels(loss_kwargs["corrected_labels"])
         self.teacher, self.temperature, self.alpha = freeze(teacher), temperature, alpha
         self.loss, self.loss_kwargs = loss, loss_kwargs
 

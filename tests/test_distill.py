@@ -43,26 +43,72 @@ def test_alpha_endpoints_and_equal_logits():
         distill.kd_loss(s, t, y, 4.0, 1.5)
 
 
-def test_dg2pf_loss_by_hand():
-    s = [[2.0, 0.0], [0.0, 1.0]]
-    t = [[3.0, 1.0], [2.0, 0.0]]  # teacher right on sample 0, wrong on sample 1 (label 1)
-    y = [0, 1]
-    alpha, tau, gamma, beta = 0.9, 0.5, 1.0, 0.1
-    kl = 0.0
-    for si, ti in zip(s, t):
-        p_t, p_s = softmax(ti, tau), softmax(si, tau)
-        kl += sum(a * (math.log(a) - math.log(b)) for a, b in zip(p_t, p_s))
-    kl /= 2
-    pw = 0.0
+def dg2pf_by_hand(s, t, y, tau, alpha, gamma, beta, corrected_labels):
+    """Eqs. (5)-(9) in plain Python: (alpha * KL_tau(t || s) + (1 - alpha) * PW) * tau^2, PW at temperature 1."""
+    classes = range(len(s[0]))
+    kl = pw = 0.0
     for si, ti, yi in zip(s, t, y):
-        p_t = softmax(ti)
-        w = (1 - p_t[yi]) ** gamma + beta
-        target = p_t if max(range(2), key=lambda c: ti[c]) == yi else [float(c == yi) for c in range(2)]
-        pw += w * -sum(a * math.log(b) for a, b in zip(target, softmax(si)))
-    pw /= 2
-    expected = (alpha * kl + (1 - alpha) * pw) * tau ** 2
-    got = distill.dg2pf_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), tau, alpha, gamma, beta)
-    assert got.item() == pytest.approx(expected, rel=1e-6)
+        p_t, p_s = softmax(ti, tau), softmax(si, tau)
+        kl += sum(a * (math.log(a) - math.log(b)) for a, b in zip(p_t, p_s)) / len(s)
+        w = (1 - softmax(ti)[yi]) ** gamma + beta                                   # eq. (5)
+        source = si if corrected_labels == "student" else ti
+        right = max(classes, key=lambda c: source[c]) == yi
+        target = softmax(source) if right else [float(c == yi) for c in classes]  # eq. (6)
+        pw += w * -sum(a * math.log(b) for a, b in zip(target, softmax(si))) / len(s)  # eq. (7)
+    return (alpha * kl + (1 - alpha) * pw) * tau ** 2                                # eq. (9)
+
+
+def test_dg2pf_loss_by_hand_for_both_corrected_labels():
+    # 2 samples, 3 classes: the student is right on sample 0 and wrong on 1, the teacher the other way round,
+    # so the two readings of eq. (6) swap which sample gets soft labels.
+    s = [[2.0, 0.5, -1.0], [0.2, 0.1, 1.5]]
+    t = [[0.5, 2.0, 0.0], [0.0, 3.0, 1.0]]
+    y = [0, 1]
+    args = (torch.tensor(s), torch.tensor(t), torch.tensor(y), 0.5, 0.9, 2.0, 0.1)
+    student = dg2pf_by_hand(s, t, y, 0.5, 0.9, 2.0, 0.1, "student")
+    teacher = dg2pf_by_hand(s, t, y, 0.5, 0.9, 2.0, 0.1, "teacher")
+    assert distill.dg2pf_loss(*args).item() == pytest.approx(student, rel=1e-6)  # the default: the paper's text
+    assert distill.dg2pf_loss(*args, corrected_labels="student").item() == pytest.approx(student, rel=1e-6)
+    assert distill.dg2pf_loss(*args, corrected_labels="teacher").item() == pytest.approx(teacher, rel=1e-6)
+    assert abs(student - teacher) > 1e-3
+
+
+def test_dg2pf_student_labels_carry_no_gradient():
+    # Detached soft labels: CE(softmax(z) as a constant, softmax(z)) has gradient softmax(z) - softmax(z) = 0, so
+    # only the sample the student gets wrong (row 1) is pushed by PW (alpha = 0 leaves PW alone).
+    s = torch.tensor([[2.0, 0.5, -1.0], [0.2, 0.1, 1.5]], requires_grad=True)
+    t, y = torch.tensor([[0.5, 2.0, 0.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 1])
+    distill.dg2pf_loss(s, t, y, 1.0, 0.0).backward()
+    assert torch.allclose(s.grad[0], torch.zeros(3), atol=1e-7) and s.grad[1].abs().sum() > 0.1
+
+
+@pytest.mark.parametrize("loss", [distill.kd_loss, distill.dg2pf_loss])
+@pytest.mark.parametrize("temperature,alpha", [(0.0, 0.5), (-1.0, 0.5), (math.inf, 0.5), (math.nan, 0.5),
+                                               (4.0, -0.1), (4.0, 1.5), (4.0, math.nan), (4.0, math.inf)])
+def test_bad_temperature_or_alpha(loss, temperature, alpha):
+    s, t, y = torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="finite temperature > 0 and a finite alpha in"):
+        loss(s, t, y, temperature, alpha)
+
+
+def test_corrected_labels_validated_and_passed_through_distill():
+    s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="corrected_labels 'truth'"):
+        distill.dg2pf_loss(s, t, y, 1.0, 0.5, corrected_labels="truth")
+    teacher = models.build("cifar_resnet20", 3, width=0.25)
+    with pytest.raises(ValueError, match="corrected_labels"):
+        distill.Distill(teacher, 1.0, 0.5, loss=distill.dg2pf_loss, corrected_labels="truth")
+    with pytest.raises(ValueError, match="temperature"):
+        distill.Distill(teacher, 0.0, 0.5)
+    torch.manual_seed(0)
+    student, x = models.build("cifar_resnet20", 3, width=0.25).eval(), torch.randn(2, 3, 16, 16)
+    labels = torch.tensor([0, 1])
+    loss_fn = distill.Distill(teacher, 0.5, 0.9, loss=distill.dg2pf_loss, corrected_labels="teacher")
+    loss, logits = loss_fn(student, x, labels)
+    with torch.no_grad():
+        expected = distill.dg2pf_loss(logits, teacher(x), labels, 0.5, 0.9, corrected_labels="teacher")
+        other = distill.dg2pf_loss(logits, teacher(x), labels, 0.5, 0.9, corrected_labels="student")
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6) and abs(loss.item() - other.item()) > 1e-4
 
 
 def test_distill_loss_fn_keeps_teacher_frozen():
