@@ -26,7 +26,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from kdlib import costs, data, metrics, models, prune, quantize, report, reproduce, train  # noqa: E402
+from kdlib import costs, data, device, metrics, models, prune, quantize, report, reproduce, train  # noqa: E402
 
 QUICK = False
 CPU = torch.device("cpu")
@@ -101,12 +101,12 @@ def cifar_like(n: int) -> data.TensorLoader:
 
 def bare_loop(model, loader, cfg: train.TrainConfig) -> float:
     """The loop a researcher writes by hand: same model, data, optimizer, memory format."""
-    model = train.prepare(model, CPU).train()
+    model = device.prepare(model, CPU).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                           weight_decay=cfg.weight_decay)
     t0 = time.perf_counter()
     for x, y in loader:
-        loss = F.cross_entropy(model(train.batch_to(x, CPU)), y)
+        loss = F.cross_entropy(model(device.batch_to(x, CPU)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -264,18 +264,17 @@ def bench_gpu_hours() -> list[dict]:
     """The paper profiles' estimated cost, from each notebook's own paper config and forward MACs."""
     rows = []
     for paper in reproduce.NOTEBOOKS:
-        hours = costs.gpu_hours(paper)
+        hours = costs.estimate(paper)
         rows.append(row("8. paper profile cost", f"{paper}: estimated GPU-hours", hours.sum(), float("nan"),
                         float("nan"), "reported", None,
                         "; ".join(f"{k} {v:.2f}" for k, v in hours.items()) +
                         " (3x forward FLOPs x images x epochs on an A100 at 35% of its 312 bf16 TFLOP/s: a lower "
                         "bound; small 32 px models are usually input-bound, expect 2-5x more)"))
-    device = torch.device("cuda")
-    cast = train.autocast(device)
+    cast = device.autocast(torch.device("cuda"))
     ok = isinstance(cast, torch.autocast) and cast.fast_dtype == torch.bfloat16
     rows.append(row("8. CUDA path", "bf16 autocast and channels_last chosen for device 'cuda' (inspection)",
                     float(ok), float("nan"), float("nan"), "bf16 + channels_last", ok,
-                    "train.autocast(cuda) is bf16 torch.autocast; train.prepare/batch_to use channels_last on "
+                    "device.autocast(cuda) is bf16 torch.autocast; device.prepare/batch_to use channels_last on "
                     "cuda (tests/test_train.py checks both); not run: no GPU here"))
     return rows
 

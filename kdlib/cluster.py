@@ -4,7 +4,7 @@ python -m kdlib.cluster --notebook park2022 --profile paper --partition gpu --gp
 
 1. collect: the notebook is executed in collect mode; every run it would compute is recorded, none is computed.
 2. submit: the pending runs go out level by level (a run waits for its parents), each level one job array.
-   A job computes one run with `pipeline.run`, which writes it atomically into the shared run cache.
+   A job computes one run with `Runner.run`, which writes it atomically into the shared run cache.
 3. repeat 1-2 until nothing is pending (some configs, e.g. Park & No's sparsity-matched students, can only be
    written once their teacher exists), then execute the notebook locally: it finds every result in the cache.
 A failed job is written to runs/cluster/<notebook>-<profile>-failed.json with its error and log; rerunning the
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import pipeline, reproduce, runs
+from . import files, reproduce, runner as kdrunner, runs, specs
 
 
 def collect(paper: str, profile: str, params: dict | None = None) -> list[dict]:
@@ -44,12 +44,12 @@ def collect(paper: str, profile: str, params: dict | None = None) -> list[dict]:
                 else:
                     os.environ[k] = v
         found = [json.loads(line) for line in record.read_text().splitlines()]
-    unique = {run_key(c): c for c in found if c["stage"] not in pipeline.LOCAL_ONLY}
-    return [c for c in unique.values() if not pipeline.is_finished(c)]
+    unique = {specs.run_id(s): s for s in map(specs.from_dict, found) if s.stage not in kdrunner.LOCAL_ONLY}
+    return [s for s in unique.values() if not runs.is_finished(s)]
 
 
-def run_key(cfg: dict) -> str:
-    return runs.run_id(cfg["stage"], pipeline.model_name(cfg), cfg)
+def run_key(spec: specs.Spec) -> str:
+    return specs.run_id(spec)
 
 
 def levels(cfgs: list[dict]) -> list[list[dict]]:
@@ -60,7 +60,7 @@ def levels(cfgs: list[dict]) -> list[list[dict]]:
     def level(cfg: dict) -> int:
         key = run_key(cfg)
         if key not in depth:
-            deps = [d for d in pipeline.dependencies(cfg) if run_key(d) in todo]
+            deps = [d for d in specs.parents(cfg) if run_key(d) in todo]
             depth[key] = 1 + max(map(level, deps)) if deps else 0
         return depth[key]
     groups: dict[int, list[dict]] = {}
@@ -69,15 +69,14 @@ def levels(cfgs: list[dict]) -> list[list[dict]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def run_config(cfg: dict, runs_dir: str, device: str = "auto") -> str:
+def run_config(spec: specs.Spec, runs_dir: str, device: str = "auto") -> str:
     """One job: compute one run into the shared run cache (its parents must be finished); returns its id."""
     os.environ["KDLIB_RUNS"] = runs_dir
     os.environ.pop("KDLIB_COLLECT", None)
-    pipeline.DEVICE, pipeline.PROGRESS = device, False
-    missing = [run_key(d) for d in pipeline.dependencies(cfg) if not pipeline.is_finished(d)]
+    missing = [run_key(d) for d in specs.parents(spec) if not runs.is_finished(d)]
     if missing:
         raise RuntimeError(f"parents of this run are not finished (did their jobs fail?): {missing}")
-    return pipeline.run(cfg).id
+    return kdrunner.Runner(device, progress=False).run(spec).id
 
 
 def executor(folder: str | Path, cluster: str | None = None, *, partition: str | None = None, gpus: int = 1,
@@ -98,7 +97,7 @@ def submit(cfgs: list[dict], ex, device: str = "auto") -> list[dict]:
     failures: list[dict] = []
     blocked: set[str] = set()  # failed runs and everything waiting on them
     for i, group in enumerate(levels(cfgs), 1):
-        waiting = [c for c in group if any(run_key(d) in blocked for d in pipeline.dependencies(c))]
+        waiting = [c for c in group if any(run_key(d) in blocked for d in specs.parents(c))]
         blocked |= {run_key(c) for c in waiting}
         group = [c for c in group if c not in waiting]
         if not group:
@@ -111,7 +110,7 @@ def submit(cfgs: list[dict], ex, device: str = "auto") -> list[dict]:
                 job.result()
             except Exception as error:  # submitit re-raises the job's error, or reports a lost job
                 failed.append({"run": run_key(cfg), "job": job.job_id, "error": str(error)[-2000:],
-                               "log": str(job.paths.stderr), "config": cfg})
+                               "log": str(job.paths.stderr), "config": specs.to_dict(cfg)})
         print(f"level {i}: {len(group) - len(failed)} finished, {len(failed)} failed", flush=True)
         failures += failed
         blocked |= {f["run"] for f in failed}
@@ -123,12 +122,7 @@ def failures_file(paper: str, profile: str) -> Path:
 
 
 def write_failures(paper: str, profile: str, failures: list[dict]) -> Path:
-    path = failures_file(paper, profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(failures, indent=1))
-    tmp.replace(path)
-    return path
+    return files.write_text(failures_file(paper, profile), json.dumps(failures, indent=1))
 
 
 def scale_out(paper: str, profile: str, ex, *, device: str = "auto", params: dict | None = None,
@@ -136,7 +130,7 @@ def scale_out(paper: str, profile: str, ex, *, device: str = "auto", params: dic
     """Collect, submit and repeat until the notebook's runs are finished; then execute it. Returns failures."""
     for wave in range(1, max_waves + 1):
         if retry_failed and failures_file(paper, profile).exists():
-            todo = [f["config"] for f in json.loads(failures_file(paper, profile).read_text())]
+            todo = [specs.from_dict(f["config"]) for f in json.loads(failures_file(paper, profile).read_text())]
             retry_failed = False
         else:
             todo = collect(paper, profile, params)

@@ -1,7 +1,7 @@
 """DG2PF (Fontana et al. 2024): distilled gradual pruning with simulated pruning, then pruned fine-tuning."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import torch
@@ -79,23 +79,6 @@ class GradualPruning:
             apply_percentile_pruning(model, self.targets[epoch])
 
 
-def cubic_schedule(sparsity: float, epochs: int) -> list[float]:
-    """Zhu & Gupta 2017 gradual magnitude pruning: s_t = s (1 - (1 - t/n)^3) at the start of epochs t = 1..n."""
-    return [sparsity * (1 - (1 - (i + 1) / epochs) ** 3) for i in range(epochs)]
-
-
-class MagnitudeSchedule:
-    """fit() callback: global L1 magnitude pruning to targets[epoch] at each epoch start (the GMP baseline)."""
-
-    def __init__(self, targets: list[float]):
-        self.targets = targets
-
-    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
-        from .prune import l1_unstructured
-        if epoch < len(self.targets):
-            l1_unstructured(model, self.targets[epoch])
-
-
 def margins(model: nn.Module, sparsity: float) -> tuple[float, float]:
     """Eq. (1)'s margins m_l, m_r: the (1-s)/2 and s+(1-s)/2 quantiles of all prunable weights (Fig. 1)."""
     values = torch.cat([m.weight.detach().flatten() for m in _weights(model)]).sort().values
@@ -144,9 +127,18 @@ class SimulatedPruning:
         self.saved = []
 
 
-@dataclass
+def _dgp_default() -> train.TrainConfig:
+    return train.TrainConfig(epochs=100, lr=1e-5, optimizer="adamw", weight_decay=1e-2, schedule="constant", patience=4)
+
+
+def _pf_default() -> train.TrainConfig:
+    return train.TrainConfig(epochs=100, lr=1e-4, weight_decay=5e-4, schedule="constant", patience=4)
+
+
+@dataclass(frozen=True)
 class DG2PFConfig:
-    """Paper settings (Sec. IV-B): s_e = 15, s_sim = 10%, alpha = 0.9, tau = 0.5, AdamW then SGD."""
+    """Paper settings (Sec. IV-B) as defaults: s = 90%, s_e = 15, s_sim = 10%, alpha = 0.9, tau = 0.5, AdamW 1e-5
+    during DGP, then SGD 1e-4 during PF, each stopping early on validation accuracy (patience 4, the authors' code)."""
     sparsity: float = 0.9
     pruning_epochs: int = 15
     simulated_sparsity: float = 0.1
@@ -154,33 +146,38 @@ class DG2PFConfig:
     temperature: float = 0.5
     gamma: float = 1.0
     beta: float = 0.1
-    dgp: train.TrainConfig = None  # type: ignore[assignment]
-    pf: train.TrainConfig = None   # type: ignore[assignment]
+    corrected_labels: str = "student"   # eq. (6): "student" (the paper's text) or "teacher" (Meyer & Wong's code)
+    dgp: train.TrainConfig = field(default_factory=_dgp_default)
+    pf: train.TrainConfig = field(default_factory=_pf_default)
 
     def __post_init__(self):
-        if self.dgp is None:
-            self.dgp = train.TrainConfig(epochs=100, optimizer="adamw", lr=1e-5, weight_decay=1e-2,
-                                         schedule="constant", patience=4)
-        if self.pf is None:
-            self.pf = train.TrainConfig(epochs=100, optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=5e-4,
-                                        schedule="constant", patience=4)
+        check_sparsity(self.sparsity)
+        check_sparsity(self.simulated_sparsity)
+        distill.check_loss_args(self.temperature, self.alpha)
+        problems = [msg for ok, msg in [
+            (isinstance(self.pruning_epochs, int) and 1 <= self.pruning_epochs <= self.dgp.epochs,
+             f"pruning_epochs must be in [1, dgp.epochs], got {self.pruning_epochs!r}"),
+            (self.gamma >= 0 and self.beta >= 0, f"gamma and beta must be >= 0, got {self.gamma}, {self.beta}"),
+            (self.corrected_labels in ("student", "teacher"), f"corrected_labels must be 'student' or 'teacher', got {self.corrected_labels!r}")] if not ok]
+        if problems:
+            raise ValueError(f"invalid DG2PF config: {'; '.join(problems)}")
 
 
 def dg2pf(model: nn.Module, teacher: nn.Module, train_loader: Iterable, val_loader: Iterable,
-          cfg: DG2PFConfig, *, checkpoint=None, progress: bool = True) -> dict:
+          cfg: DG2PFConfig, *, seed: int = 0, checkpoint=None, device="auto", progress: bool = True) -> dict:
     """Algorithms 1 and 2: distilled gradual pruning (KD from `teacher`), then fine-tuning without the teacher.
 
     Both phases stop early on validation top-1; the DGP phase never stops (nor keeps a best) before s_e epochs.
     Returns both phases' FitResults; the model ends pruned (masks attached) at cfg.sparsity.
     """
     loss = distill.Distill(teacher, cfg.temperature, cfg.alpha, loss=distill.dg2pf_loss, gamma=cfg.gamma,
-                           beta=cfg.beta)
+                           beta=cfg.beta, corrected_labels=cfg.corrected_labels)
     callbacks = [GradualPruning(cfg.sparsity, cfg.pruning_epochs),
                  SimulatedPruning(cfg.simulated_sparsity, cfg.pruning_epochs)]
     dgp_cfg = replace(cfg.dgp, min_epochs=max(cfg.dgp.min_epochs, cfg.pruning_epochs))
     sub = lambda name: None if checkpoint is None else f"{checkpoint}/{name}"
-    dgp = train.fit(model, train_loader, val_loader, config=dgp_cfg, loss_fn=loss, callbacks=callbacks,
-                    checkpoint=sub("dgp"), progress=progress, desc="DG2PF: distilled gradual pruning")
-    pf = train.fit(model, train_loader, val_loader, config=cfg.pf, checkpoint=sub("pf"), progress=progress,
-                   desc="DG2PF: pruned fine-tuning")
+    dgp = train.fit(model, train_loader, val_loader, config=dgp_cfg, seed=seed, loss_fn=loss, callbacks=callbacks,
+                    checkpoint=sub("dgp"), device=device, progress=progress, desc="DG2PF: distilled gradual pruning")
+    pf = train.fit(model, train_loader, val_loader, config=cfg.pf, seed=seed, checkpoint=sub("pf"), device=device,
+                   progress=progress, desc="DG2PF: pruned fine-tuning")
     return {"dgp": dgp, "pf": pf}

@@ -5,20 +5,19 @@ import math
 from typing import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy import stats
 from torch import nn
 
-PRUNABLE = (nn.Conv2d, nn.Linear)
-
+from . import models
+from .prune import PRUNABLE, layer_counts
 
 def count_params(model: nn.Module) -> dict:
     """total and nonzero parameters; prunable (Conv/Linear weights) total and nonzero. Masks count as zeros."""
-    weights = [m.weight for m in model.modules() if isinstance(m, PRUNABLE)]
+    counts = layer_counts(model)
     total = sum(p.numel() for p in model.parameters())  # a masked layer's weight_orig has the weight's size
-    prunable = sum(w.numel() for w in weights)
-    prunable_nonzero = sum(int((w != 0).sum()) for w in weights)
+    prunable = sum(c["weights"] for c in counts)
+    prunable_nonzero = sum(c["nonzero"] for c in counts)
     other_nonzero = sum(int((p != 0).sum()) for n, p in _named_non_weight(model))
     return {"total": total, "nonzero": prunable_nonzero + other_nonzero, "prunable": prunable,
             "prunable_nonzero": prunable_nonzero}
@@ -29,15 +28,6 @@ def _named_non_weight(model: nn.Module):
         for pname, p in m.named_parameters(recurse=False):
             if not (isinstance(m, PRUNABLE) and pname in ("weight", "weight_orig")):
                 yield f"{mname}.{pname}", p
-
-
-def layer_sparsity(model: nn.Module) -> pd.DataFrame:
-    """One row per Conv/Linear layer: weights, nonzero weights, sparsity."""
-    rows = [{"layer": n, "type": type(m).__name__, "weights": m.weight.numel(),
-             "nonzero": int((m.weight != 0).sum())} for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
-    df = pd.DataFrame(rows)
-    df["sparsity"] = 1 - df["nonzero"] / df["weights"]
-    return df
 
 
 def macs(model: nn.Module, example: torch.Tensor) -> dict:
@@ -67,11 +57,6 @@ def macs(model: nn.Module, example: torch.Tensor) -> dict:
     return {"macs": dense[0], "sparse_macs": int(round(sparse[0]))}
 
 
-def compression_rate(sparsity: float) -> float:
-    """1 / (1 - s): 20x at 95% sparsity."""
-    return 1 / (1 - sparsity)
-
-
 def performance_efficiency(accuracy, parameters, w1: float = 0.5, w2: float = 0.5):
     """Malihi & Heidemann 2024, eq. (2): (w1 * accuracy) / (w2 * parameters); accuracy as a fraction.
 
@@ -79,11 +64,6 @@ def performance_efficiency(accuracy, parameters, w1: float = 0.5, w2: float = 0.
     (`normalise`), which makes the best bar 1 and keeps every ratio between bars.
     """
     return (w1 * np.asarray(accuracy, dtype=float)) / (w2 * np.asarray(parameters, dtype=float))
-
-
-def normalise(values) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    return values / values.max()
 
 
 def breakpoint_index(accuracy: Sequence[float], tolerance: float = 0.01) -> int:
@@ -123,12 +103,6 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
         t, p = stats.ttest_rel(a, b)
     return {"mean": float(d.mean()), "low": float(d.mean() - half), "high": float(d.mean() + half),
             "t": float(t), "p": float(p), "n": n}
-
-
-def welch(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Welch's unequal-variance t-test (scipy.stats.ttest_ind, equal_var=False)."""
-    t, p = stats.ttest_ind(a, b, equal_var=False)
-    return {"t": float(t), "p": float(p)}
 
 
 def verdict(effect: dict, direction: int = 1, alpha: float = 0.05) -> str:
@@ -174,3 +148,19 @@ def latency(model, example: torch.Tensor, min_run_time: float = 1.0) -> dict:
         m = timer.blocked_autorange(min_run_time=min_run_time)
     return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3, "threads": torch.get_num_threads(),
             "batch": example.shape[0]}
+
+
+# ---------------------------------------------------------------- compute cost
+A100_BF16_TFLOPS, UTILISATION = 312.0, 0.35
+
+
+def gpu_hours(forward_macs: float, images: float, epochs: float, *, gpu_tflops: float = A100_BF16_TFLOPS,
+              utilisation: float = UTILISATION) -> float:
+    """Training cost: 3 x forward FLOPs (2 per MAC) x images x epochs, on a GPU at `utilisation` of its peak."""
+    flops = 3 * 2 * forward_macs * images * epochs
+    return flops / (gpu_tflops * 1e12 * utilisation) / 3600
+
+
+def forward_macs(name: str, num_classes: int, size: int, width: float = 1.0) -> int:
+    """Forward MACs per image of model `name` at `size` px."""
+    return macs(models.build(name, num_classes, width=width), torch.zeros(1, 3, size, size))["macs"]

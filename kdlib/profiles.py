@@ -1,10 +1,17 @@
-"""Profiles: `paper` is each paper's exact setting; `cpu` and `smoke` are derived from it by overriding keys."""
+"""Profiles: `paper` is each paper's exact setting; `cpu` and `smoke` are derived from it by overriding keys.
+
+A profile config is plain data (dicts, lists, numbers); `optim`, `data` and `model` turn its groups into the
+typed specs runs are made of, rejecting unknown keys.
+"""
 from __future__ import annotations
 
 import copy
 import os
 
 import pandas as pd
+
+from . import specs
+from .train import TrainConfig
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -39,15 +46,28 @@ def merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-def derive(paper: dict, overrides: dict[str, dict], profile: str) -> dict:
-    """The config of `profile`: the paper config, then the cpu overrides, then (for smoke) the smoke ones."""
+def derive(paper: dict, overrides: dict[str, dict], profile: str, extra: dict | None = None) -> dict:
+    """The config of `profile`: the paper config, then the cpu overrides, then (for smoke) the smoke ones, then
+    a user's `extra` overrides (a notebook parameter), all merged strictly."""
     profile = resolve(profile)
     cfg = copy.deepcopy(paper)
     if profile in ("cpu", "smoke"):
         cfg = merge(cfg, overrides.get("cpu", {}))
     if profile == "smoke":
         cfg = merge(cfg, overrides.get("smoke", {}))
-    return cfg
+    return merge(cfg, extra or {})
+
+
+def optim(group: dict, where: str = "training config") -> TrainConfig:
+    return specs.strict(TrainConfig, group, where)
+
+
+def data(group: dict, **changes) -> specs.Data:
+    return specs.strict(specs.Data, {**group, **changes}, "data")
+
+
+def model(group: dict) -> specs.Model:
+    return specs.strict(specs.Model, group, "model")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -64,8 +84,9 @@ def fidelity_table(paper: dict, sources: dict[str, str], profile_cfg: dict | Non
     flat_paper, flat_prof = _flat(paper), _flat(profile_cfg or {})
     rows = []
     for key, value in flat_paper.items():
-        group = key.split(".")[0]
-        source = sources.get(key, sources.get(group, "not stated by the paper"))
+        parts = key.split(".")
+        source = next((sources[".".join(parts[:i])] for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in sources),
+                      "not stated by the paper")
         row = {"hyperparameter": key, "paper": repr(value), "source": source}
         if profile_cfg is not None:
             ours = flat_prof.get(key)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections import OrderedDict
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Callable
 
 import torch
 import torch_pruning as tp
@@ -38,7 +37,15 @@ def check_sparsity(sparsity: float) -> None:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
 
 
+def layer_counts(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> list[dict]:
+    """The project's one nonzero counter: per prunable layer, its name, module, weights and nonzero weights
+    (a masked weight counts as zero whatever value it holds)."""
+    return [{"layer": n, "module": m, "weights": m.weight.numel(), "nonzero": int((m.weight != 0).sum())}
+            for n, m in prunable(model, first_conv, classifier)]
+
+
 def _pruned_count(module: nn.Module) -> int:
+    """Weights already masked in `module` (the masks only grow)."""
     mask = getattr(module, "weight_mask", None)
     return 0 if mask is None else int((mask == 0).sum())
 
@@ -87,9 +94,8 @@ def _contiguous(modules: list[nn.Module]):
 
 def sparsity_of(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> float:
     """Fraction of zero weights over the prunable layers (masked weights count as zero)."""
-    layers = prunable(model, first_conv, classifier)
-    zeros = sum(int((m.weight == 0).sum()) for _, m in layers)
-    return zeros / max(1, sum(m.weight.numel() for _, m in layers))
+    counts = layer_counts(model, first_conv, classifier)
+    return 1 - sum(c["nonzero"] for c in counts) / max(1, sum(c["weights"] for c in counts))
 
 
 def masks(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -126,21 +132,26 @@ def geometric_targets(rate: float, rounds: int) -> list[float]:
 def lr_rewinding_rounds(target: float, rate: float = 0.2) -> int:
     """Park & No's round count: the r minimising |target - (1 - (1-rate)^r)| (36% -> 2, 59% -> 4, 79% -> 7)."""
     check_sparsity(target)
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1): each round removes that fraction of the remaining weights; got {rate}")
     return min(range(0, 200), key=lambda r: abs(target - (1 - (1 - rate) ** r)))
 
 
-def iterative(model: nn.Module, targets: list[float], retrain: Callable[[nn.Module, int], dict], *,
-              scope: str = "global", first_conv: bool = True, classifier: bool = True) -> list[dict]:
-    """Prune to each target in turn and retrain after each round; returns one row per round.
+def cubic_schedule(sparsity: float, epochs: int) -> list[float]:
+    """Zhu & Gupta 2017 gradual magnitude pruning: s_t = s (1 - (1 - t/n)^3) at the start of epochs t = 1..n."""
+    return [sparsity * (1 - (1 - (i + 1) / epochs) ** 3) for i in range(epochs)]
 
-    LR rewinding (Renda et al. 2020, as Park & No use it) is `retrain` building a fresh optimizer and schedule;
-    Kieu & Sood's iterations are `retrain` fine-tuning with L1 or L2 regularisation.
-    """
-    rows = []
-    for i, target in enumerate(targets):
-        reached = l1_unstructured(model, target, scope=scope, first_conv=first_conv, classifier=classifier)
-        rows.append({"round": i + 1, "target": target, "sparsity": reached, **(retrain(model, i) or {})})
-    return rows
+
+class MagnitudeSchedule:
+    """fit() callback: global L1 magnitude pruning to targets[epoch] at each epoch start (the GMP baseline)."""
+
+    def __init__(self, targets: list[float]):
+        self.targets = targets
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        if epoch < len(self.targets):
+            l1_unstructured(model, self.targets[epoch])
+
 
 
 # ---------------------------------------------------------------- channel pruning (structured)
@@ -168,7 +179,7 @@ def channel_l1(model: nn.Module, example: torch.Tensor, ratio: float | None = No
     return shape_spec(model)
 
 
-_RATIOS: dict[tuple, float] = {}  # (architecture, input shape, reduction) -> channel ratio
+_RATIOS: OrderedDict[tuple, float] = OrderedDict()  # (architecture, input shape, reduction) -> ratio; bounded
 
 
 def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: float, steps: int = 6) -> float:
@@ -181,6 +192,8 @@ def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: floa
     key = (json.dumps(shape_spec(model), sort_keys=True), tuple(example.shape), reduction, steps)
     if key not in _RATIOS:
         _RATIOS[key] = _bisect_ratio(model, example, reduction, steps)
+        while len(_RATIOS) > 256:
+            _RATIOS.popitem(last=False)
     return _RATIOS[key]
 
 
@@ -233,29 +246,17 @@ def rebuild(model: nn.Module, spec: dict) -> nn.Module:
     return model
 
 
-def save_channel_pruned(model: nn.Module, folder: str | Path) -> None:
-    """state_dict (weights_only-loadable) plus spec.json; never a pickled module."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), folder / "weights.pt")
-    (folder / "spec.json").write_text(json.dumps(shape_spec(model)))
-
-
-def load_channel_pruned(model: nn.Module, folder: str | Path) -> nn.Module:
-    """Rebuild a freshly built `model` to the saved spec and load its weights with weights_only=True."""
-    folder = Path(folder)
-    state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    check_classes(model, state, str(folder))  # before rebuild, which would silently resize the classifier
-    rebuild(model, json.loads((folder / "spec.json").read_text()))
-    return load_weights(model, state, str(folder))
+def load_pruned(model: nn.Module, state: dict, shape: dict | None, source: str = "checkpoint") -> nn.Module:
+    """Load a stored model into a freshly built `model`: reshaped to the channel-pruned `shape` (if any) first,
+    its class count checked before (a rebuild would silently resize the classifier)."""
+    check_classes(model, state, source)
+    if shape:
+        rebuild(model, shape)
+    return load_weights(model, state, source)
 
 
 def removed_fraction_per_layer(dense: nn.Module, pruned: nn.Module) -> "list[dict]":
     """Per Conv/Linear layer, the fraction of weights removed (channel pruning) or zeroed (weight pruning)."""
-    rows, pruned_modules = [], dict(pruned.named_modules())
-    for name, m in dense.named_modules():
-        if isinstance(m, PRUNABLE) and name in pruned_modules:
-            kept = int((pruned_modules[name].weight != 0).sum())
-            rows.append({"layer": name, "type": type(m).__name__, "weights": m.weight.numel(),
-                         "removed": 1 - kept / m.weight.numel()})
-    return rows
+    kept = {c["layer"]: c["nonzero"] for c in layer_counts(pruned)}
+    return [{"layer": c["layer"], "type": type(c["module"]).__name__, "weights": c["weights"],
+             "removed": 1 - kept[c["layer"]] / c["weights"]} for c in layer_counts(dense) if c["layer"] in kept]

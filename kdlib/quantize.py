@@ -102,8 +102,17 @@ def serialized_size(model: nn.Module) -> int:
     return buffer.tell()
 
 
+def calibration_batches(data, n_batches: int, batch_size: int, seed: int, image_size: int | None = None) -> list:
+    """`n_batches` batches of training images drawn at random (by `seed`) without augmentation: what the observers
+    of post-training quantization see. Only these images are read, never the whole training set."""
+    from . import data as kdata
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n_batches * batch_size]
+    subset = kdata.train_subset(data, order.sort().values)
+    return [x.cpu() for x, _ in kdata.loader(subset, "train", batch_size, train=False, image_size=image_size)]
+
+
 def compare_int8(model: nn.Module, calibration: Iterable, test_loader: Iterable, example: torch.Tensor,
-                 min_run_time: float = 1.0) -> "pd.DataFrame":
+                 min_run_time: float = 1.0):
     """Kieu & Sood's Table I: fp32 vs int8 PT2E: test top-1, median latency of one batch `example` on this CPU
     (threads recorded) eager and compiled, and serialized weight size.
 

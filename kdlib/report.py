@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import __version__, metrics
+from . import __version__, files, metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not tested at this profile")
@@ -37,17 +37,13 @@ def paper_numbers(paper: str) -> pd.DataFrame:
 
 def save_table(df: pd.DataFrame, profile: str, paper: str, name: str) -> pd.DataFrame:
     """Write a table as CSV (atomically) and return it for display."""
-    path = out_dir(profile, paper) / f"{name}.csv"
-    tmp = path.with_suffix(".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    files.atomic_write(out_dir(profile, paper) / f"{name}.csv", lambda tmp: df.to_csv(tmp, index=False))
     return df
 
 
 def save_figure(fig, profile: str, paper: str, name: str) -> Path:
-    path = out_dir(profile, paper) / f"{name}.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return files.atomic_write(out_dir(profile, paper) / f"{name}.png",
+                              lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
 
 
 def claim(text: str, paper_evidence: str, effect: dict | None, *, direction: int = 1, unit: str = "points",
@@ -122,14 +118,6 @@ def save_claims(rows: list[dict], profile: str, paper: str, n_seeds: int) -> pd.
     if unknown:
         raise ValueError(f"unknown verdicts {unknown}; valid: {VERDICTS}")
     return save_table(df, profile, paper, "claims")
-
-
-def gpu_hours(forward_macs: float, images: float, epochs: float, *, gpu_tflops: float = 312.0,
-              utilisation: float = 0.35) -> float:
-    """Training cost: 3 x forward FLOPs (forward + backward) x images x epochs, on a GPU at `utilisation` of
-    its peak (default an A100's 312 bf16 TFLOP/s at 35%)."""
-    flops = 3 * 2 * forward_macs * images * epochs
-    return flops / (gpu_tflops * 1e12 * utilisation) / 3600
 
 
 def machine() -> dict:

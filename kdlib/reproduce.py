@@ -16,19 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import profiles, report, runs
+from . import files, papers, profiles, report, runs
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = {  # paper id -> notebook, in the order they run (cheap ones first)
-    "kieu_sood": "kieu_sood_birds525_compression.ipynb",
-    "park2022": "park2022_prune_then_distill.ipynb",
-    "fontana2024": "fontana2024_dg2pf.ipynb",
-    "malihi2024": "malihi2024_kd_weight_vs_channel.ipynb",
-}
-TITLES = {"park2022": "Park & No 2022: Prune your model before distill it",
-          "kieu_sood": "Kieu & Sood: KD, quantization and pruning of ResNet-50 on Birds-525",
-          "fontana2024": "Fontana et al. 2024: DG2PF",
-          "malihi2024": "Malihi & Heidemann 2024: KD then weight vs channel pruning"}
+NOTEBOOKS = {p: papers.get(p).NOTEBOOK for p in papers.ORDER}  # paper id -> notebook, in the order they run
+TITLES = {p: papers.get(p).TITLE for p in papers.ORDER}
 
 
 def minutes(seconds: float) -> str:
@@ -90,9 +82,7 @@ def store_outputs(paper: str, profile: str) -> None:
         done = by_id.get(cell.get("id"))
         if cell.cell_type == "code" and done is not None:
             cell.outputs, cell.execution_count = done.outputs, done.execution_count
-    tmp = src_path.with_suffix(".tmp")
-    nbformat.write(source, tmp)
-    os.replace(tmp, src_path)
+    files.atomic_write(src_path, lambda tmp: nbformat.write(source, str(tmp)))
 
 
 def claims_summary(profile: str) -> pd.DataFrame:
@@ -132,9 +122,9 @@ def write_report(profile: str, timings: dict, total: float) -> Path:
             md += [f"![{png.stem}]({paper}/{png.name})", ""]
             data = base64.b64encode(png.read_bytes()).decode()
             html.append(f'<h3>{png.stem}</h3><img src="data:image/png;base64,{data}" style="max-width:100%">')
-    (folder / "REPORT.md").write_text("\n".join(md))
-    (folder / "REPORT.html").write_text("<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
-    (folder / "timings.json").write_text(json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
+    files.write_text(folder / "REPORT.md", "\n".join(md))
+    files.write_text(folder / "REPORT.html", "<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
+    files.write_text(folder / "timings.json", json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
     if profile == "cpu" and report.figures_root() == ROOT / "figures":
         update_readme(md[2], claims_summary(profile))
     return folder / "REPORT.md"
@@ -148,7 +138,7 @@ def update_readme(provenance: str, summary: pd.DataFrame) -> None:
     if start not in text or end not in text:
         return
     body = f"{start}\nClaims by verdict, computed by `make reproduce` ({provenance}):\n\n{summary.to_markdown(index=False)}\n{end}"
-    readme.write_text(text[:text.index(start)] + body + text[text.index(end) + len(end):])
+    files.write_text(readme, text[:text.index(start)] + body + text[text.index(end) + len(end):])
 
 
 def main(argv: list[str] | None = None) -> int:

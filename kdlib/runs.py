@@ -1,26 +1,30 @@
-"""Run cache: every expensive step is a function of a plain config, computed once and reused (open_lth style).
+"""Run cache: every expensive step is a spec computed once and reused (open_lth style), safe under concurrency.
 
-An entry is `runs/cache/<stage>-<model>-<hash>/` holding config.json, metrics.json, history.csv, weights.pt
-(and spec.json / masks.pt where relevant) plus manifest.json, written last, with each file's size and sha256.
-An entry without a valid manifest is incomplete or corrupt: it is recomputed, never used.
+An entry is `runs/cache/<run id>/`: config.json (the spec in full), identity.json (what its id hashes), metrics.json,
+meta.json (derived seeds, device, timings), history.csv, weights.pt (and shape.json / masks.pt where relevant), and
+manifest.json, written last, with every file's size and SHA-256. An entry without a valid manifest, or whose stored
+identity differs from the spec asked for, is reported and recomputed, never used. One process computes a run at a
+time (a lock file naming its host and pid; a dead holder's lock is taken over); entries are written to a unique
+temporary folder and renamed into place, and a finished entry another process wrote is never deleted.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import shutil
 import socket
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 import torch
 
-FORMAT = 1  # bump when the layout of an entry changes; older entries are then recomputed
+from . import files, specs
+
+STALE_LOCK_HOURS = 24.0  # a lock held by another host counts as abandoned after this long without a change
 
 
 def runs_root(root: str | Path | None = None) -> Path:
@@ -32,46 +36,13 @@ def runs_root(root: str | Path | None = None) -> Path:
     return Path(__file__).resolve().parent.parent / "runs"
 
 
-def canonical(obj: Any) -> Any:
-    """A config as plain JSON values (dataclasses, tuples and paths converted), for hashing and storing."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = dataclasses.asdict(obj)
-    if isinstance(obj, dict):
-        return {str(k): canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"config values must be plain data (numbers, strings, lists, dicts, dataclasses); "
-                    f"got {type(obj).__name__}: {obj!r}")
-
-
-def config_hash(config: Any) -> str:
-    text = json.dumps(canonical(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def run_id(stage: str, model: str, config: Any) -> str:
-    """`<stage>-<model>-<hash of config>`: the same config from two notebooks is one run."""
-    return f"{stage}-{model}-{config_hash({'stage': stage, 'model': model, 'config': config})}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class Run:
-    """A finished run: its folder, config and metrics; weights and history loaded on demand."""
+    """A finished run: its folder, spec (as JSON), metrics and metadata; weights and history on demand."""
     path: Path
     config: dict
     metrics: dict
+    meta: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -84,8 +55,9 @@ class Run:
         p = self.path / "masks.pt"
         return torch.load(p, map_location="cpu", weights_only=True) if p.exists() else None
 
-    def spec(self) -> dict | None:
-        p = self.path / "spec.json"
+    def shape(self) -> dict | None:
+        """The channel-pruned module shapes (None when the architecture is the root's)."""
+        p = self.path / "shape.json"
         return json.loads(p.read_text()) if p.exists() else None
 
     def history(self) -> pd.DataFrame:
@@ -95,89 +67,144 @@ class Run:
 
 @dataclass
 class Result:
-    """What a compute function returns to `cached`."""
+    """What a stage's compute function returns to `cached`."""
     state: dict
     metrics: dict
     history: pd.DataFrame | None = None
-    spec: dict | None = None
+    shape: dict | None = None
     masks: dict | None = None
+    meta: dict = field(default_factory=dict)
 
 
 def check(path: Path) -> str | None:
-    """Why the entry at `path` cannot be used, or None when it is complete and intact."""
-    manifest = path / "manifest.json"
-    if not manifest.exists():
-        return "no manifest (incomplete write)"
+    """Why the entry at `path` cannot be used, or None when it is complete and intact. Never raises."""
     try:
-        meta = json.loads(manifest.read_text())
-    except json.JSONDecodeError:
-        return "manifest is not valid JSON"
-    if meta.get("format") != FORMAT:
-        return f"written by cache format {meta.get('format')}, this kdlib reads format {FORMAT}"
-    for name, (size, digest) in meta["files"].items():
-        f = path / name
-        if not f.exists() or f.stat().st_size != size or _sha256(f) != digest:
+        meta = json.loads((path / "manifest.json").read_bytes())
+    except FileNotFoundError:
+        return "no manifest (incomplete write)"
+    except (OSError, ValueError):
+        return "manifest is damaged (not readable JSON)"
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+        return "manifest is damaged (no file list)"
+    if meta.get("format") != specs.FORMAT:
+        return f"written by cache format {meta.get('format')}, this kdlib reads format {specs.FORMAT}"
+    for name, entry in meta["files"].items():
+        ok = isinstance(entry, list) and len(entry) == 2 and isinstance(name, str) and "/" not in name
+        f = path / name if ok else None
+        if not ok or not f.is_file() or f.stat().st_size != entry[0] or files.sha256(f) != entry[1]:
             return f"{name} is missing, truncated or corrupt"
+    if not {"config.json", "identity.json", "metrics.json"} <= set(meta["files"]):
+        return "manifest is damaged (files missing from it)"
     return None
 
 
 def load(path: Path) -> Run:
-    return Run(path, json.loads((path / "config.json").read_text()), json.loads((path / "metrics.json").read_text()))
+    read = lambda name: json.loads((path / name).read_text()) if (path / name).exists() else {}
+    return Run(path, read("config.json"), read("metrics.json"), read("meta.json"))
 
 
-def write(path: Path, config: Any, result: Result) -> Run:
-    """Write an entry into a temporary folder, then rename it into place (atomic on one filesystem)."""
-    tmp = path.parent / f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}"  # unique on a shared disk
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "config.json").write_text(json.dumps(canonical(config), indent=1))
-    (tmp / "metrics.json").write_text(json.dumps(canonical(result.metrics), indent=1))
-    torch.save(result.state, tmp / "weights.pt")
-    if result.history is not None:
-        result.history.to_csv(tmp / "history.csv", index=False)
-    if result.spec is not None:
-        (tmp / "spec.json").write_text(json.dumps(canonical(result.spec)))
-    if result.masks is not None:
-        torch.save(result.masks, tmp / "masks.pt")
-    files = {f.name: [f.stat().st_size, _sha256(f)] for f in sorted(tmp.iterdir())}
-    (tmp / "manifest.json").write_text(json.dumps({"format": FORMAT, "files": files}, indent=1))
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
+def _problem(path: Path, spec: specs.Spec) -> str | None:
+    """Why the entry at `path` cannot serve `spec`, or None."""
+    cache = path.parent.resolve()
+    if path.is_symlink() or path.resolve().parent != cache:
+        return "it resolves outside the cache folder"
+    problem = check(path)
+    if problem is None and json.loads((path / "identity.json").read_text()) != json.loads(
+            json.dumps(specs.identity(spec))):
+        problem = "its stored spec differs from the one asked for"
+    return problem
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True, allow_nan=True)
+
+
+def write(path: Path, spec: specs.Spec, result: Result) -> Run:
+    """Write an entry into a unique temporary folder, then rename it into place (atomic on one filesystem)."""
+    tmp = files.temporary_name(path)
     try:
+        tmp.mkdir(parents=True)
+        (tmp / "config.json").write_text(_dump(specs.to_dict(spec)))
+        (tmp / "identity.json").write_text(_dump(specs.identity(spec)))
+        (tmp / "metrics.json").write_text(_dump(result.metrics))
+        (tmp / "meta.json").write_text(_dump(result.meta))
+        torch.save(result.state, tmp / "weights.pt")
+        if result.history is not None:
+            result.history.to_csv(tmp / "history.csv", index=False)
+        if result.shape is not None:
+            (tmp / "shape.json").write_text(_dump(result.shape))
+        if result.masks is not None:
+            torch.save(result.masks, tmp / "masks.pt")
+        listing = {f.name: [f.stat().st_size, files.sha256(f)] for f in sorted(tmp.iterdir())}
+        (tmp / "manifest.json").write_text(_dump({"format": specs.FORMAT, "files": listing}))
+        if path.exists() or path.is_symlink():
+            if not path.is_symlink() and _problem(path, spec) is None:  # another process stored it first: keep it
+                shutil.rmtree(tmp, ignore_errors=True)
+                return load(path)
+            _discard(path)
         os.replace(tmp, path)
-    except OSError:  # another process (a cluster job) stored the same run first: keep that one if it is valid
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if check(path) is not None:
-            raise
+        raise
     return load(path)
 
 
-def cached(stage: str, model: str, config: Any, compute: Callable[[Path], Result], *,
-           root: str | Path | None = None, force: bool = False) -> Run:
-    """The run of `config`: loaded when a valid entry exists, else computed by `compute(workdir)` and stored.
+def _discard(path: Path) -> None:
+    """Move a damaged entry (or a symlink) out of the way, then delete it."""
+    trash = path.with_name(f".{path.name}.trash-{socket.gethostname()}-{os.getpid()}")
+    os.replace(path, trash)
+    if trash.is_symlink():
+        trash.unlink()
+    else:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def cached(spec: specs.Spec, compute: Callable[[Path], Result], *, root: str | Path | None = None,
+           force: bool = False) -> Run:
+    """The run of `spec`: loaded when a valid entry exists, else computed by `compute(workdir)` and stored.
 
     `workdir` survives an interruption (epoch checkpoints go there), so the next call resumes the work.
     """
     base = runs_root(root)
-    path = base / "cache" / run_id(stage, model, config)
-    if path.exists() and not force:
-        problem = check(path)
-        if problem is None:
-            return load(path)
-        warnings.warn(f"run cache entry {path} is unusable ({problem}); recomputing it", stacklevel=2)
-    workdir = base / "work" / path.name
+    rid = specs.safe_name(specs.run_id(spec))
+    path = base / "cache" / rid
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (base / "work").mkdir(exist_ok=True)
     except OSError as e:  # no permission, read-only disk, a file where a folder should be
         raise PermissionError(f"cannot write to the runs folder {base}: {e}. Set KDLIB_RUNS to a writable "
                               f"folder.") from None
-    run = write(path, config, compute(workdir))
-    shutil.rmtree(workdir, ignore_errors=True)
+    sweep(base)
+    if not force and (hit := _hit(path, spec)) is not None:
+        return hit
+    with Lock(base / "locks" / f"{rid}.lock"):
+        if not force and (hit := _hit(path, spec, quiet=True)) is not None:  # finished while we waited
+            return hit
+        workdir = base / "work" / rid
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = write(path, spec, compute(workdir))
+        shutil.rmtree(workdir, ignore_errors=True)
     return run
 
 
+def _hit(path: Path, spec: specs.Spec, quiet: bool = False) -> Run | None:
+    if not (path.exists() or path.is_symlink()):
+        return None
+    problem = _problem(path, spec)
+    if problem is None:
+        return load(path)
+    if not quiet:
+        warnings.warn(f"run cache entry {path} is unusable ({problem}); recomputing it", stacklevel=3)
+    return None
+
+
+def is_finished(spec: specs.Spec, root: str | Path | None = None) -> bool:
+    path = runs_root(root) / "cache" / specs.run_id(spec)
+    return path.exists() and _problem(path, spec) is None
+
+
 def find_runs(stage: str | None = None, root: str | Path | None = None) -> list[Run]:
-    """Every valid finished run (of `stage`, if given)."""
+    """Every intact finished run (of `stage`, if given)."""
     folder = runs_root(root) / "cache"
     if not folder.exists():
         return []
@@ -185,12 +212,79 @@ def find_runs(stage: str | None = None, root: str | Path | None = None) -> list[
     return [load(p) for p in paths if (stage is None or p.name.startswith(stage + "-")) and check(p) is None]
 
 
-def load_runs(stage: str | None = None, root: str | Path | None = None) -> pd.DataFrame:
-    """All finished runs of a kind as one tidy DataFrame: run id, flattened config, metrics."""
-    rows = []
-    for run in find_runs(stage, root):
-        row = {"run": run.id}
-        row.update(pd.json_normalize(run.config, sep=".").iloc[0].to_dict())
-        row.update({f"metric.{k}": v for k, v in run.metrics.items() if not isinstance(v, (dict, list))})
-        rows.append(row)
-    return pd.DataFrame(rows)
+# ---------------------------------------------------------------- concurrency
+def _alive(host: str, pid: int) -> bool | None:
+    """Whether process `pid` on `host` runs (None: another host, cannot tell)."""
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _abandoned(host: str, pid: int, path: Path) -> bool:
+    alive = _alive(host, pid)
+    if alive is None:
+        return time.time() - path.lstat().st_mtime > STALE_LOCK_HOURS * 3600
+    return not alive
+
+
+class Lock:
+    """An exclusive lock file naming its holder; a lock whose holder died is taken over."""
+
+    def __init__(self, path: Path, poll: float = 1.0):
+        self.path, self.poll = path, poll
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                self._wait_or_take_over()
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            return self
+
+    def _wait_or_take_over(self) -> None:
+        try:
+            holder = json.loads(self.path.read_text())
+            stale = _abandoned(holder["host"], int(holder["pid"]), self.path)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):  # half-written or damaged: wait a moment, then take it
+            stale = time.time() - self.path.stat().st_mtime > 10 if self.path.exists() else False
+        if stale:
+            aside = self.path.with_name(f"{self.path.name}.stale-{socket.gethostname()}-{os.getpid()}")
+            try:
+                os.replace(self.path, aside)  # only one taker wins the rename
+                aside.unlink()
+            except FileNotFoundError:
+                pass
+        else:
+            time.sleep(self.poll)
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+_SWEPT: set[str] = set()
+
+
+def sweep(base: Path) -> None:
+    """Remove temporary and discarded folders left by dead processes of this host (once per process)."""
+    if str(base) in _SWEPT:
+        return
+    _SWEPT.add(str(base))
+    for p in (base / "cache").glob(".*"):
+        for marker in (".tmp-", ".trash-"):
+            if marker in p.name:
+                host, _, pid = p.name.rsplit(marker, 1)[1].rpartition("-")
+                if pid.isdigit() and _abandoned(host, int(pid), p):
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

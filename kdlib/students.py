@@ -7,12 +7,13 @@ from typing import Sequence
 
 from torch import nn
 
-from .models import Net, resnet_cifar, vgg_cifar
+from .models import Net
+from .prune import layer_counts
 
 
 def conv_nonzeros(model: nn.Module) -> list[int]:
     """Nonzero weights of every Conv2d, in order (masked weights count as zero)."""
-    return [int((m.weight != 0).sum()) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return [c["nonzero"] for c in layer_counts(model) if isinstance(c["module"], nn.Conv2d)]
 
 
 def vgg_plan(teacher_plan: Sequence, conv_nnz: Sequence[int], in_channels: int = 3, kernel: int = 3) -> list:
@@ -33,11 +34,9 @@ def vgg_plan(teacher_plan: Sequence, conv_nnz: Sequence[int], in_channels: int =
     return plan
 
 
-def vgg_student(pruned_teacher: nn.Module, teacher_plan: Sequence, num_classes: int,
-                in_channels: int = 3) -> tuple[list, Net]:
-    """The VGG student matched to a pruned VGG teacher (its FC is c_last x classes, not matched)."""
-    plan = vgg_plan(teacher_plan, conv_nonzeros(pruned_teacher), in_channels)
-    return plan, vgg_cifar(plan, num_classes, in_channels)
+def vgg_student_plan(pruned_teacher: nn.Module, teacher_plan: Sequence, in_channels: int = 3) -> list:
+    """The VGG plan of the student matched to a pruned VGG teacher (its FC is c_last x classes, not matched)."""
+    return vgg_plan(teacher_plan, conv_nonzeros(pruned_teacher), in_channels)
 
 
 def stage_densities(model: Net) -> list[float]:
@@ -45,8 +44,8 @@ def stage_densities(model: Net) -> list[float]:
     out = []
     for stage in model.features:
         if isinstance(stage, nn.Sequential):
-            convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d)]
-            out.append(sum(int((m.weight != 0).sum()) for m in convs) / sum(m.weight.numel() for m in convs))
+            convs = [c for c in layer_counts(stage) if isinstance(c["module"], nn.Conv2d)]
+            out.append(sum(c["nonzero"] for c in convs) / sum(c["weights"] for c in convs))
     return out
 
 
@@ -58,9 +57,6 @@ def resnet_widths(widths: Sequence[int], densities: Sequence[float]) -> list[int
     return [max(1, round(c * math.sqrt(d))) for c, d in zip(widths, densities)]
 
 
-def resnet_student(pruned_teacher: Net, layers: Sequence[int], widths: Sequence[int], num_classes: int,
-                   in_channels: int = 3, stem_width: int = 64) -> tuple[list[int], Net]:
-    """The ResNet student of a pruned `resnet_cifar` teacher; the stem keeps its width, as in the reference."""
-    student_widths = resnet_widths(widths, stage_densities(pruned_teacher))
-    return student_widths, resnet_cifar(layers, student_widths, num_classes, in_channels=in_channels,
-                                        stem_width=stem_width)
+def resnet_student_widths(pruned_teacher: Net, widths: Sequence[int]) -> list[int]:
+    """The stage widths of the ResNet student of a pruned `resnet_cifar` teacher (the stem keeps its width)."""
+    return resnet_widths(widths, stage_densities(pruned_teacher))

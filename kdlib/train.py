@@ -1,11 +1,11 @@
 """Training: one `fit()` for every notebook; the loss and the pruning steps come in as arguments."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
+import math
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -17,21 +17,26 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import files
+from .device import autocast, batch_to, is_channels_last, pick_device, prepare
+
 # loss_fn(model, x, y) -> (loss, logits): CE, the KD losses and SimKD all fit this one signature.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+OPTIMIZERS, SCHEDULES = ("sgd", "adamw"), ("multistep", "cosine", "constant")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser, schedule and stopping rule of one training; plain values, so it hashes into a run id."""
-    epochs: int = 10
-    lr: float = 0.1
+    """How one training runs: batch size, optimiser, schedule and stopping rule (part of a run's id)."""
+    epochs: int
+    lr: float
+    batch_size: int = 128
     optimizer: str = "sgd"          # "sgd" or "adamw"
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
     betas: tuple = (0.9, 0.999)     # AdamW only
-    schedule: str = "multistep"     # "multistep", "cosine" or "constant"
+    schedule: str = "multistep"     # "multistep", "cosine" or "constant"; stepped once per epoch
     milestones: tuple = ()          # epochs at which multistep multiplies the lr by gamma
     gamma: float = 0.1
     patience: int | None = None     # early stopping: epochs without a better validation top-1
@@ -39,52 +44,46 @@ class TrainConfig:
     restore_best: bool = True       # end with the best-on-validation weights
     l1: float = 0.0                 # L1 penalty on Conv/Linear weights (Kieu & Sood's fine-tuning)
     grad_clip: float | None = None
-    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        problems = config_problems(self)
+        if problems:
+            raise ValueError(f"invalid training config: {'; '.join(problems)}")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def config_problems(c: TrainConfig) -> list[str]:
+    """Every value of `c` that cannot describe a real training, in words."""
+    checks = [
+        (isinstance(c.epochs, int) and not isinstance(c.epochs, bool) and c.epochs >= 1, f"epochs must be an integer >= 1, got {c.epochs!r}"),
+        (_finite(c.lr) and c.lr > 0, f"lr must be a finite number > 0, got {c.lr!r}"),
+        (isinstance(c.batch_size, int) and c.batch_size >= 1, f"batch_size must be an integer >= 1, got {c.batch_size!r}"),
+        (c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}; valid: 'sgd', 'adamw'"),
+        (c.schedule in SCHEDULES, f"unknown schedule {c.schedule!r}; valid: 'multistep', 'cosine', 'constant'"),
+        (_finite(c.momentum) and 0 <= c.momentum < 1, f"momentum must be in [0, 1), got {c.momentum!r}"),
+        (_finite(c.weight_decay) and c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay!r}"),
+        (_finite(c.gamma) and c.gamma > 0, f"gamma must be > 0, got {c.gamma!r}"),
+        (_finite(c.l1) and c.l1 >= 0, f"l1 must be >= 0, got {c.l1!r}"),
+        (c.patience is None or (isinstance(c.patience, int) and c.patience >= 1), f"patience must be None or >= 1, got {c.patience!r}"),
+        (isinstance(c.min_epochs, int) and 0 <= c.min_epochs <= c.epochs if isinstance(c.epochs, int) else True,
+         f"min_epochs must be in [0, epochs], got {c.min_epochs!r}"),
+        (c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0), f"grad_clip must be None or > 0, got {c.grad_clip!r}"),
+        (len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), f"betas must be two numbers in [0, 1), got {c.betas!r}"),
+        (list(c.milestones) == sorted(set(c.milestones)) and all(m >= 1 for m in c.milestones),
+         f"milestones must be increasing epochs >= 1, got {c.milestones!r}"),
+    ]
+    return [message for ok, message in checks if not ok]
 
 
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain cross-entropy: the loss of every model trained without a teacher."""
     logits = model(x)
     return F.cross_entropy(logits, y), logits
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """cuda, then mps, then cpu; on CPU use every core this process may run on."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-    return torch.device("cpu")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, nothing elsewhere (CPU results stay exact and reproducible)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def prepare(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move a model to `device`, channels_last on CUDA and CPU (measured 1.1-1.5x faster training on CPU)."""
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if device.type in ("cuda", "cpu") else model
-
-
-def batch_to(x: torch.Tensor, device: torch.device, channels_last: bool = True) -> torch.Tensor:
-    """An input batch on `device`, images in channels_last where `prepare` puts the models in it."""
-    x = x.to(device, non_blocking=True)
-    if channels_last and x.dim() == 4 and device.type in ("cuda", "cpu"):
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def is_channels_last(model: nn.Module) -> bool:
-    """Whether the model's conv weights are in channels_last (after `prepare`); inputs are best given alike."""
-    return any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.parameters())
 
 
 def seed_everything(seed: int) -> None:
@@ -98,9 +97,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: 'sgd', 'adamw'")
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig):
@@ -108,10 +105,8 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig):
     if cfg.schedule == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones), cfg.gamma)
     if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.epochs, 1))
-    if cfg.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
-    raise ValueError(f"unknown schedule {cfg.schedule!r}; valid: 'multistep', 'cosine', 'constant'")
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
 
 
 @torch.no_grad()
@@ -153,12 +148,6 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _call(callbacks, hook: str, *args) -> None:
     for cb in callbacks:
         fn = getattr(cb, hook, None)
@@ -167,26 +156,28 @@ def _call(callbacks, hook: str, *args) -> None:
 
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
-        config: TrainConfig, loss_fn: LossFn = cross_entropy, callbacks: Sequence = (),
+        config: TrainConfig, seed: int = 0, loss_fn: LossFn = cross_entropy, callbacks: Sequence = (),
         checkpoint: str | Path | None = None, device: str | torch.device = "auto",
         progress: bool = True, desc: str = "fit") -> FitResult:
     """Train `model` in place for config.epochs with `loss_fn`; returns history and the best epoch.
 
+    `seed` drives everything random inside training (dropout, callbacks); the data order is the loader's.
     Callbacks may define on_epoch_start(model, epoch), on_batch_start(model), on_after_backward(model),
     on_batch_end(model) and on_epoch_end(model, epoch, row). With `checkpoint` (a folder), the state is saved
-    atomically after every epoch and a later call resumes from it.
+    atomically with a checksum after every epoch and a later call resumes from it exactly.
     """
     cfg, device = config, pick_device(device)
-    seed_everything(cfg.seed)
+    seed_everything(seed)
     model = prepare(model, device)
     opt, rows = make_optimizer(model, cfg), []
     sched = make_schedule(opt, cfg)
     start, best_top1, best_epoch, best_state, bad_epochs = 0, -1.0, -1, None, 0
     ckpt = Path(checkpoint) / "last.pt" if checkpoint else None
-    if ckpt and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+    state = load_checkpoint(ckpt, device) if ckpt else None
+    if state is not None:
         attach_missing_masks(model, state["model"])
         model.load_state_dict(state["model"])
+        refresh_masked_weights(model)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -212,15 +203,15 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_top1', float('nan')):.3f}")
         stopped = cfg.patience is not None and bad_epochs >= cfg.patience
         if ckpt:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
-                          "scheduler": sched.state_dict(), "epoch": epoch, "history": rows,
-                          "bad_epochs": bad_epochs, "best_top1": best_top1, "best_epoch": best_epoch,
-                          "best_state": best_state}, ckpt)
+            save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
+                             "scheduler": sched.state_dict(), "epoch": epoch, "history": rows,
+                             "bad_epochs": bad_epochs, "best_top1": best_top1, "best_epoch": best_epoch,
+                             "best_state": best_state}, ckpt)
         if stopped:
             break
     if cfg.restore_best and best_state is not None and val_loader is not None:
         model.load_state_dict(best_state)
+        refresh_masked_weights(model)
     history = pd.DataFrame(rows)
     speed = history["images"].sum() / history["seconds"].sum() if len(history) else float("nan")
     return FitResult(history, best_epoch, best_top1 if val_loader is not None else float("nan"), speed, stopped)
@@ -233,7 +224,7 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
     _call(callbacks, "on_epoch_start", model, epoch)
     t0, loss_sum, hits, seen = time.perf_counter(), 0.0, 0, 0
     for x, y in loader:
-        x, y = batch_to(x, device), y.to(device, non_blocking=True)
+        x, y = batch_to(x, device, is_channels_last(model)), y.to(device, non_blocking=True)
         _call(callbacks, "on_batch_start", model)
         with autocast(device):
             loss, logits = loss_fn(model, x, y)
@@ -256,55 +247,30 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
             "train_top1": hits / max(seen, 1), "images": seen, "seconds": seconds}
 
 
-class FeatureBatches:
-    """Shuffled (features, labels) batches from tensors in memory; reshuffled per epoch by (seed, epoch)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0, shuffle: bool = True):
-        self.x, self.y, self.batch_size, self.seed, self.shuffle, self.epoch = x, y, batch_size, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        n = len(self.y)
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        for i in range(0, n, self.batch_size):
-            index = order[i:i + self.batch_size].to(self.x.device)
-            yield self.x[index], self.y[index]
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(state: dict, path: Path) -> None:
+    """The epoch state, atomically, with its SHA-256 beside it (written after it: a checksum never lies)."""
+    files.save_torch(state, path)
+    files.write_text(path.with_suffix(".sha256"), files.sha256(path))
 
 
-@torch.no_grad()
-def layer_inputs(model: nn.Module, layer: nn.Module, loader: Iterable, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """What `layer` receives for every batch of `loader` (model in eval mode), with the labels."""
-    captured, labels = [], []
-    hook = layer.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0].detach()))
-    model.eval()
-    try:
-        with torch.no_grad():  # the frozen part needs no autograd graph
-            for x, y in loader:
-                model(batch_to(x, device))
-                labels.append(y.to(device))
-    finally:
-        hook.remove()
-    return torch.cat(captured), torch.cat(labels)
-
-
-def fit_last_layer(model: nn.Module, layer: nn.Linear, train_loader: Iterable, val_loader: Iterable, *,
-                   config: TrainConfig, batch_size: int = 128, device="auto", progress: bool = True) -> FitResult:
-    """Fine-tune only the final Linear `layer`, everything before it frozen (BN statistics included).
-
-    The frozen part runs once over the data; the layer then trains on those cached inputs, which is what
-    training the last layer alone computes, hundreds of times faster.
-    """
-    device = pick_device(device)
-    model = prepare(model, device)
-    xs, ys = layer_inputs(model, layer, train_loader, device)
-    xv, yv = layer_inputs(model, layer, val_loader, device)
-    head = nn.Sequential(layer)
-    ce = lambda m, x, y: (F.cross_entropy(logits := m(x), y), logits)
-    return fit(head, FeatureBatches(xs, ys, batch_size, config.seed), FeatureBatches(xv, yv, 1024, shuffle=False),
-               config=config, loss_fn=ce, device=device, progress=progress, desc="fit last layer")
+def load_checkpoint(path: Path, device) -> dict | None:
+    """The checkpoint at `path` if it is intact, else None (with a warning: the training starts afresh)."""
+    if not path.exists():
+        return None
+    digest = path.with_suffix(".sha256")
+    problem = None
+    if not digest.exists() or digest.read_text().strip() != files.sha256(path):
+        problem = "its checksum does not match (damaged or half-written)"
+    else:
+        try:
+            return torch.load(path, map_location=device, weights_only=True)
+        except Exception as error:  # truncated, empty or a foreign pickle: never block the run
+            problem = f"it cannot be read ({type(error).__name__})"
+    warnings.warn(f"checkpoint {path} is unusable: {problem}; training restarts from the beginning", stacklevel=3)
+    path.unlink(missing_ok=True)
+    digest.unlink(missing_ok=True)
+    return None
 
 
 def attach_missing_masks(model: nn.Module, state: dict) -> None:
@@ -315,3 +281,11 @@ def attach_missing_masks(model: nn.Module, state: dict) -> None:
         name = key[: -len(".weight_mask")]
         if key.endswith(".weight_mask") and not hasattr(modules[name], "weight_mask"):
             prune.custom_from_mask(modules[name], "weight", mask.bool())
+
+
+def refresh_masked_weights(model: nn.Module) -> None:
+    """Recompute weight = weight_orig * weight_mask after loading a state: torch only does it at the next
+    forward, and a pruning step that reads `weight` before that would see the pre-load values."""
+    for m in model.modules():
+        if hasattr(m, "weight_orig") and hasattr(m, "weight_mask"):
+            m.weight = m.weight_orig * m.weight_mask

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import data, gradual, models, prune, train
+from kdlib import data, dg2pf, models, prune, train
 
 
 def linear(values):
@@ -13,7 +13,7 @@ def linear(values):
 
 def test_percentile_pruning_removes_the_central_signed_mass():
     model = linear([-5., -4., -3., -0.5, 0.1, 0.2, 0.3, 0.4, 9., 10.])  # skewed: many small positives
-    gradual.apply_percentile_pruning(model, 0.4)
+    dg2pf.apply_percentile_pruning(model, 0.4)
     kept = model[0].weight[0].tolist()
     # eq. (1): the 4 weights of sorted ranks 3..6 (the signed middle) go, -0.5 among them;
     # magnitude pruning would drop 0.1, 0.2, 0.3 and 0.4 instead and keep -0.5
@@ -23,7 +23,7 @@ def test_percentile_pruning_removes_the_central_signed_mass():
 def test_percentile_pruning_equals_magnitude_pruning_on_symmetric_weights():
     values = [float(v) for v in range(1, 11)]
     a, b = linear([-v for v in values] + values), linear([-v for v in values] + values)
-    gradual.apply_percentile_pruning(a, 0.5)
+    dg2pf.apply_percentile_pruning(a, 0.5)
     prune.l1_unstructured(b, 0.5)
     assert torch.equal(a[0].weight, b[0].weight)
 
@@ -32,10 +32,10 @@ def test_gradual_schedule_reaches_each_target_exactly_with_nested_masks():
     torch.manual_seed(0)
     model = models.build("cifar_resnet20", 4, in_channels=1, width=0.25)
     n = sum(m.weight.numel() for _, m in prune.prunable(model))
-    assert gradual.schedule(0.9, 3) == pytest.approx([0.3, 0.6, 0.9])
+    assert dg2pf.schedule(0.9, 3) == pytest.approx([0.3, 0.6, 0.9])
     previous = None
-    for target in gradual.schedule(0.9, 3):
-        gradual.apply_percentile_pruning(model, target)
+    for target in dg2pf.schedule(0.9, 3):
+        dg2pf.apply_percentile_pruning(model, target)
         assert round(prune.sparsity_of(model) * n) == round(target * n)
         current = prune.masks(model)
         assert previous is None or all((current[k] <= previous[k]).all() for k in previous)
@@ -45,7 +45,7 @@ def test_gradual_schedule_reaches_each_target_exactly_with_nested_masks():
 def test_simulated_pruning_zeroes_smallest_then_restores_with_straight_through_gradient():
     model = linear([0.1, -0.2, 0.3, -0.4, 0.5, 0.6, -0.7, 0.8, 0.9, -1.0])
     prune.l1_unstructured(model, 0.1)  # -> 0.1 pruned for good
-    sim = gradual.SimulatedPruning(0.25, epochs=1)  # 25% of the 9 survivors -> 2 weights: -0.2 and 0.3
+    sim = dg2pf.SimulatedPruning(0.25, epochs=1)  # 25% of the 9 survivors -> 2 weights: -0.2 and 0.3
     sim.on_epoch_start(model, 0)
     original = model[0].weight_orig.detach().clone()
     sim.on_batch_start(model)
@@ -68,22 +68,22 @@ def test_dg2pf_reaches_the_target_and_keeps_only_fully_pruned_checkpoints(tiny_d
     train.fit(teacher, tl, vl, config=train.TrainConfig(epochs=4, lr=0.05, schedule="cosine"), progress=False)
     student = models.build("cifar_resnet20", 4, in_channels=1, width=0.25)
     student.load_state_dict(teacher.state_dict())
-    cfg = gradual.DG2PFConfig(sparsity=0.8, pruning_epochs=3,
-                              dgp=train.TrainConfig(epochs=5, optimizer="adamw", lr=1e-3, weight_decay=1e-2,
-                                                    schedule="constant", patience=2),
-                              pf=train.TrainConfig(epochs=2, lr=1e-2, schedule="constant", patience=2))
-    out = gradual.dg2pf(student, teacher, tl, vl, cfg, progress=False)
+    cfg = dg2pf.DG2PFConfig(sparsity=0.8, pruning_epochs=3,
+                            dgp=train.TrainConfig(epochs=5, optimizer="adamw", lr=1e-3, weight_decay=1e-2,
+                                                  schedule="constant", patience=2, batch_size=16),
+                            pf=train.TrainConfig(epochs=2, lr=1e-2, schedule="constant", patience=2, batch_size=16))
+    out = dg2pf.dg2pf(student, teacher, tl, vl, cfg, progress=False)
     assert out["dgp"].best_epoch >= 2 and len(out["pf"].history) >= 1
     assert prune.sparsity_of(student) == pytest.approx(0.8, abs=1e-3)
     assert train.evaluate(student, data.loader(tiny_data, "test", 64))["top1"] > 0.5
 
 
 def test_cubic_schedule_and_magnitude_callback():
-    targets = gradual.cubic_schedule(0.8, 4)
+    targets = prune.cubic_schedule(0.8, 4)
     assert targets[-1] == pytest.approx(0.8) and targets == sorted(targets)
     assert targets[0] == pytest.approx(0.8 * (1 - 0.75 ** 3))
     model = linear([float(v) for v in range(1, 11)])
-    callback = gradual.MagnitudeSchedule([0.3, 0.6])
+    callback = prune.MagnitudeSchedule([0.3, 0.6])
     callback.on_epoch_start(model, 0)
     assert int((model[0].weight == 0).sum()) == 3
     callback.on_epoch_start(model, 1)
@@ -93,5 +93,13 @@ def test_cubic_schedule_and_magnitude_callback():
 
 def test_margins_are_the_central_quantiles():
     model = linear([float(v) for v in range(-50, 51)])  # 101 symmetric weights
-    m_l, m_r = gradual.margins(model, 0.9)
+    m_l, m_r = dg2pf.margins(model, 0.9)
     assert (m_l, m_r) == (-45.0, 45.0)
+
+
+@pytest.mark.parametrize("bad, message", [({"sparsity": 1.5}, "sparsity must be in"), ({"temperature": -4.0}, "temperature"),
+                                          ({"alpha": 1.5}, "alpha"), ({"pruning_epochs": 0}, "pruning_epochs"),
+                                          ({"corrected_labels": "both"}, "corrected_labels")])
+def test_meaningless_dg2pf_settings_are_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        dg2pf.DG2PFConfig(**bad)

@@ -7,13 +7,14 @@ import pytest
 import torch
 import yaml
 
-from kdlib import data, models, pipeline, profiles, prune, reproduce, runs
+from kdlib import data, models, profiles, prune, reproduce, runs, specs
+from kdlib.specs import Data, Model, Prune, Train
 from kdlib.train import TrainConfig
 
 
 def tiny_train_cfg(**extra):
-    return pipeline.train_cfg({"name": "cifar_resnet20", "width": 0.25}, {"name": "synthetic"},
-                              TrainConfig(epochs=1).__dict__, **extra)
+    return Train(model=Model("cifar_resnet20", width=0.25), data=Data("fashion_mnist", 10),
+                 optim=TrainConfig(epochs=1, lr=0.1), **extra)
 
 
 def test_unknown_model():
@@ -35,10 +36,9 @@ def test_unknown_profile(monkeypatch):
 
 
 def test_unknown_pruning_method():
-    cfg = pipeline.child(tiny_train_cfg(), "prune", method="l2_unstructured", sparsity=0.5)
     with pytest.raises(ValueError, match="unknown pruning method 'l2_unstructured'; valid: l1_unstructured, "
-                                         "channel_l1, percentile"):
-        pipeline._prune(cfg, None)
+                                         "channel_l1, percentile, synflow"):
+        Prune(parent=tiny_train_cfg(), method="l2_unstructured", sparsity=0.5)
 
 
 @pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
@@ -59,9 +59,8 @@ def test_num_classes_that_does_not_match_the_checkpoint(tmp_path):
     with pytest.raises(ValueError, match=r"has 10 output classes but the model has 100 .*num_classes=10"):
         models.load_weights(models.build("cifar_resnet20", 100, width=0.25), trained.state_dict(), "ckpt.pt")
     prune.channel_l1(trained, torch.zeros(1, 3, 32, 32), ratio=0.5)
-    prune.save_channel_pruned(trained, tmp_path / "pruned")
     with pytest.raises(ValueError, match="has 10 output classes but the model has 100"):
-        prune.load_channel_pruned(models.build("cifar_resnet20", 100, width=0.25), tmp_path / "pruned")
+        prune.load_pruned(models.build("cifar_resnet20", 100, width=0.25), trained.state_dict(), prune.shape_spec(trained))
 
 
 def test_checkpoint_of_another_architecture():
@@ -117,12 +116,12 @@ def test_cache_entry_of_an_incompatible_version():
     def compute(workdir):
         calls.append(1)
         return runs.Result({"w": torch.ones(1)}, {"top1": 0.5})
-    run = runs.cached("train", "m", {"a": 1}, compute)
+    run = runs.cached(tiny_train_cfg(), compute)
     manifest = run.path / "manifest.json"
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": runs.FORMAT + 1}))
-    with pytest.warns(UserWarning, match=rf"written by cache format {runs.FORMAT + 1}, this kdlib reads format "
-                                         rf"{runs.FORMAT}\); recomputing it"):
-        runs.cached("train", "m", {"a": 1}, compute)
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": specs.FORMAT + 1}))
+    with pytest.warns(UserWarning, match=rf"written by cache format {specs.FORMAT + 1}, this kdlib reads format "
+                                         rf"{specs.FORMAT}\); recomputing it"):
+        runs.cached(tiny_train_cfg(), compute)
     assert len(calls) == 2
 
 
@@ -132,18 +131,20 @@ def test_runs_folder_without_write_permission_as_user(tmp_path):
     folder.mkdir()
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     with pytest.raises(PermissionError, match="cannot write to the runs folder .*KDLIB_RUNS"):
-        runs.cached("train", "m", {"a": 1}, lambda w: None, root=folder)
+        runs.cached(tiny_train_cfg(), lambda w: None, root=folder)
 
 
 def test_runs_folder_that_cannot_be_written(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the runs folder should be")  # unwritable even for root
     with pytest.raises(PermissionError, match="cannot write to the runs folder .*KDLIB_RUNS"):
-        runs.cached("train", "m", {"a": 1}, lambda w: None, root=blocker)
+        runs.cached(tiny_train_cfg(), lambda w: None, root=blocker)
 
 
-def test_unknown_stage_and_config_values():
-    with pytest.raises(ValueError, match="unknown stage 'distil'; valid: train, prune, dg2pf"):
-        pipeline.run({**tiny_train_cfg(), "stage": "distil"})
-    with pytest.raises(TypeError, match="config values must be plain data"):
-        runs.config_hash({"model": models.build("cifar_resnet20", 10)})
+def test_unknown_stage_key_and_values():
+    with pytest.raises(ValueError, match="unknown stage 'distil'; valid: train, pretrained, prune, dg2pf"):
+        specs.from_dict({**specs.to_dict(tiny_train_cfg()), "stage": "distil"})
+    with pytest.raises(KeyError, match="unknown key.*'lerning_rate'.*valid: epochs, lr"):
+        profiles.optim({"epochs": 1, "lerning_rate": 0.1})
+    with pytest.raises(ValueError, match="a KD teacher must be a run spec, got object"):
+        specs.KD(teacher=object(), method="hinton")

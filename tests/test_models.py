@@ -38,10 +38,13 @@ def test_parameter_counts_match_published(name, classes, expected):
     assert n_params(models.build(name, classes)) == expected
 
 
+PLANS = {"cifar_vgg_custom": (8, "M", 12, "M", 16), "cifar_resnet18_custom": (8, 8, 12, 16, 20)}
+
+
 @pytest.mark.parametrize("name", models.names())
 def test_every_model_runs_and_exposes_features_and_head(name):
     torch.manual_seed(0)
-    model = models.build(name, 7).eval()
+    model = models.build(name, 7, plan=PLANS.get(name, ())).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         logits = model(x)

@@ -1,10 +1,11 @@
+import json
 import copy
 
 import pytest
 import torch
 from torch import nn
 
-from kdlib import data, models, prune, train
+from kdlib import data, device, models, prune, train
 
 
 def zeros(model, **kw):
@@ -80,13 +81,14 @@ def test_make_permanent_then_copy_save_and_reapply(tmp_path):
         prune.l1_unstructured(fresh, 1.0)
 
 
-def test_lr_rewinding_rounds_and_iterations():
+def test_lr_rewinding_rounds_and_nested_rounds():
     assert [prune.lr_rewinding_rounds(s) for s in (0.36, 0.59, 0.79, 0.5, 0.9)] == [2, 4, 7, 3, 10]
-    model, calls = small(), []
-    rows = prune.iterative(model, prune.geometric_targets(0.2, 3), lambda m, i: calls.append(i) or {"i": i})
-    assert calls == [0, 1, 2]
+    model = small()
     n = total(model)  # exact up to rounding to whole weights
-    assert [round(r["sparsity"] * n) for r in rows] == [round(s * n) for s in (0.2, 0.36, 0.488)]
+    reached = [prune.l1_unstructured(model, t) for t in prune.geometric_targets(0.2, 3)]
+    assert [round(r * n) for r in reached] == [round(s * n) for s in (0.2, 0.36, 0.488)]
+    with pytest.raises(ValueError, match="rate must be in"):
+        prune.lr_rewinding_rounds(0.59, rate=0.0)
 
 
 def n_params(model):
@@ -131,16 +133,20 @@ def test_channel_pruned_model_saves_and_rebuilds_without_pickle(tmp_path):
     model = models.build("cifar_resnet20", 10).eval()
     x = torch.randn(2, 3, 32, 32)
     prune.channel_l1(model, x, 0.4)
-    prune.save_channel_pruned(model, tmp_path)
-    rebuilt = prune.load_channel_pruned(models.build("cifar_resnet20", 10), tmp_path).eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "shape.json").write_text(json.dumps(prune.shape_spec(model)))
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    shape = json.loads((tmp_path / "shape.json").read_text())
+    rebuilt = prune.load_pruned(models.build("cifar_resnet20", 10), state, shape).eval()
     assert torch.allclose(rebuilt(x), model(x)) and n_params(rebuilt) == n_params(model)
     with pytest.raises(KeyError, match="another architecture"):
-        prune.load_channel_pruned(models.build("cifar_vgg11", 10), tmp_path)
+        prune.load_pruned(models.build("cifar_vgg11", 10), state, shape)
 
 
-def test_global_pruning_of_a_channels_last_model_during_training():
-    """fit() puts models in channels_last; global pruning (GMP, iterative) must still work and nest."""
-    model = train.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cpu"))
+def test_global_pruning_of_a_channels_last_model_during_training(monkeypatch):
+    """fit() puts models in channels_last where chosen; global pruning (GMP, iterative) must still work and nest."""
+    monkeypatch.setenv("KDLIB_CHANNELS_LAST", "1")
+    model = device.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cpu"))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     assert prune.l1_unstructured(model, 0.3) == pytest.approx(0.3, abs=1e-4)
     model(torch.randn(2, 3, 32, 32)).sum().backward()

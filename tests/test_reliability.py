@@ -15,15 +15,16 @@ import pandas as pd
 import pytest
 import torch
 
-from kdlib import runs
+from kdlib import runs, specs
+from kdlib.specs import Data, Model, Train
+from kdlib.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMING = ("seconds", "images_per_second", "train_seconds")  # wall-clock measurements, not results
-TRAIN = {"stage": "train", "model": {"name": "cifar_resnet20", "width": 0.5}, "seed": 3, "batch_size": 32,
-         "data": {"name": "fashion_mnist", "train_per_class": 100, "test_per_class": 20, "val_fraction": 0.1, "seed": 0},
-         "train": {"epochs": 6, "lr": 0.05, "schedule": "cosine"}}
-RUN_ONE = ("import json, sys; from kdlib import pipeline; pipeline.PROGRESS = False; pipeline.DEVICE = 'cpu'; "
-           "print(pipeline.run(json.loads(sys.argv[1])).path)")
+TRAIN = Train(model=Model("cifar_resnet20", width=0.5), data=Data("fashion_mnist", 100, test_per_class=20),
+              optim=TrainConfig(epochs=6, lr=0.05, schedule="cosine", batch_size=32), seed=3)
+RUN_ONE = ("import json, sys; from kdlib import specs; from kdlib.runner import Runner; "
+           "print(Runner('cpu', progress=False).run(specs.from_dict(json.loads(sys.argv[1]))).path)")
 
 
 def env_with(runs_dir: Path, figures: Path | None = None) -> dict:
@@ -73,7 +74,7 @@ def assert_same_results(a: dict, b: dict) -> None:
 
 
 def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
-    cmd = [sys.executable, "-c", RUN_ONE, json.dumps(TRAIN)]
+    cmd = [sys.executable, "-c", RUN_ONE, json.dumps(specs.to_dict(TRAIN))]
     subprocess.run(cmd, env=env_with(tmp_path / "reference"), cwd=ROOT, check=True, capture_output=True)
 
     crashed = tmp_path / "crashed"
@@ -85,7 +86,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the training finished before it could be killed"
     epoch = torch.load(checkpoints()[0], weights_only=True)["epoch"]
-    assert epoch < TRAIN["train"]["epochs"] - 1 and not runs.find_runs(root=crashed)
+    assert epoch < TRAIN.optim.epochs - 1 and not runs.find_runs(root=crashed)
 
     resumed = subprocess.run(cmd, env=env_with(crashed), cwd=ROOT, check=True, capture_output=True, text=True)
     assert Path(resumed.stdout.strip()).exists()
@@ -126,15 +127,14 @@ def test_cache_never_unpickles_code(tmp_path):
     class Payload:
         def __reduce__(self):
             return (os.system, ("echo pwned",))
-    run = runs.cached("train", "m", {"a": 1}, lambda w: runs.Result({"w": torch.ones(1)}, {"top1": 0.5}),
-                      root=tmp_path)
+    run = runs.cached(TRAIN, lambda w: runs.Result({"w": torch.ones(1)}, {"top1": 0.5}), root=tmp_path)
     torch.save({"w": Payload()}, run.path / "weights.pt")
     with pytest.raises(Exception, match="Weights only load failed"):
         run.state_dict()
 
 
 def test_every_torch_load_is_weights_only():
-    for path in (ROOT / "kdlib").glob("*.py"):
+    for path in (ROOT / "kdlib").rglob("*.py"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path.name}:{n} loads a checkpoint without weights_only=True"

@@ -1,4 +1,3 @@
-import math
 
 import pytest
 
@@ -32,11 +31,6 @@ def test_noninferiority_and_equivalence_margins():
 def test_unknown_verdict_is_rejected():
     with pytest.raises(ValueError, match="unknown verdicts"):
         report.save_claims([{"claim": "c", "paper": "p", "ours": "o", "verdict": "yes", "note": ""}], "smoke", "x", 3)
-
-
-def test_gpu_hours_by_hand():
-    # 1 GMAC forward -> 6 GFLOP per training image; 1e6 images x 10 epochs = 6e16 FLOP at 100 TFLOP/s = 600 s
-    assert report.gpu_hours(1e9, 1e6, 10, gpu_tflops=100, utilisation=1.0) == pytest.approx(600 / 3600)
 
 
 def test_replace_swaps_a_whole_value():

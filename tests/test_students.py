@@ -31,7 +31,8 @@ def test_vgg19_students_from_pruned_teachers_match_the_st_ratios(sparsity, ratio
     rounds = prune.lr_rewinding_rounds(sparsity)
     # Without retraining between rounds, nested magnitude rounds give the one-shot mask at 1 - 0.8^rounds.
     prune.l1_unstructured(teacher, prune.geometric_targets(0.2, rounds)[-1])
-    plan, student = students.vgg_student(teacher, VGG19, 100)
+    plan = students.vgg_student_plan(teacher, VGG19)
+    student = models.vgg_cifar(plan, 100)
     assert len(plan) == len(VGG19) and [p == "M" for p in plan] == [p == "M" for p in VGG19]
     assert prunable_weights(student) / 20_070_080 == pytest.approx(ratio, abs=0.01)
 
@@ -46,6 +47,7 @@ def test_resnet_student_widths_follow_stage_density():
     torch.manual_seed(0)
     teacher = models.build("cifar_resnet18", 10, width=0.25)
     prune.l1_unstructured(teacher, 0.59)
-    widths, student = students.resnet_student(teacher, [2, 2, 2, 2], [16, 32, 64, 128], 10, stem_width=16)
+    widths = students.resnet_student_widths(teacher, [16, 32, 64, 128])
+    student = models.resnet_cifar([2, 2, 2, 2], widths, 10, stem_width=16)
     ratio = prunable_weights(student) / prunable_weights(teacher)
     assert 0.3 < ratio < 0.55 and student(torch.randn(2, 3, 32, 32)).shape == (2, 10)

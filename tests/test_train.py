@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import data, models, train
+from kdlib import data, device, models, train
 
 
 def small_model():
@@ -10,7 +10,7 @@ def small_model():
     return models.build("cifar_resnet20", 4, in_channels=1, width=0.25)
 
 
-CFG = train.TrainConfig(epochs=4, lr=0.05, schedule="cosine", seed=0)
+CFG = train.TrainConfig(epochs=4, lr=0.05, schedule="cosine")
 
 
 def run(tiny_data, config=CFG, **kw):
@@ -72,14 +72,34 @@ def test_optimizer_and_schedule_choices(tiny_data):
                                                  schedule="multistep", milestones=(1,), gamma=0.1))
     assert result.history["lr"].tolist() == pytest.approx([1e-3, 1e-4])  # the lr each epoch trained with
     with pytest.raises(ValueError, match="valid: 'sgd', 'adamw'"):
-        run(tiny_data, train.TrainConfig(epochs=1, optimizer="adam"))
+        train.TrainConfig(epochs=1, lr=0.1, optimizer="adam")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"epochs": 0}, "epochs must be an integer >= 1"), ({"epochs": -3}, "epochs must be an integer >= 1"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0"), ({"lr": 0.0}, "lr must be a finite number > 0"),
+    ({"momentum": 1.5}, "momentum must be in"), ({"milestones": (5, 2)}, "milestones must be increasing"),
+    ({"patience": 0}, "patience must be None or >= 1"), ({"batch_size": 0}, "batch_size must be an integer >= 1")])
+def test_meaningless_training_configs_are_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        train.TrainConfig(**{"epochs": 2, "lr": 0.1, **bad})
 
 
 def test_device_choice_on_this_machine():
-    assert train.pick_device("auto").type in ("cpu", "cuda", "mps")
-    assert train.pick_device("cpu").type == "cpu"
-    # CUDA-only settings are chosen by device type (checked by inspection here: no GPU on this machine)
-    assert isinstance(train.autocast(torch.device("cpu")), type(train.autocast(torch.device("cpu"))))
+    assert device.pick_device("auto").type in ("cpu", "cuda", "mps")
+    assert device.pick_device("cpu").type == "cpu"
+
+
+def test_cpu_threads_follow_omp_num_threads_and_layout_is_contiguous(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert device.cpu_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert device.cpu_threads() == len(__import__("os").sched_getaffinity(0))
+    monkeypatch.delenv("KDLIB_CHANNELS_LAST", raising=False)
+    model = device.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cpu"))
+    assert not device.is_channels_last(model), "channels_last is never forced on CPU"
+    monkeypatch.setenv("KDLIB_CHANNELS_LAST", "1")
+    assert device.channels_last(torch.device("cpu"))
 
 
 def _without_device(real):
@@ -93,14 +113,14 @@ def _without_device(real):
 
 
 def test_cuda_path_chooses_bf16_autocast_and_channels_last(monkeypatch):
-    cast = train.autocast(torch.device("cuda"))
+    cast = device.autocast(torch.device("cuda"))
     assert isinstance(cast, torch.autocast) and cast.fast_dtype == torch.bfloat16
-    assert not isinstance(train.autocast(torch.device("cpu")), torch.autocast), "CPU stays fp32 (exact results)"
+    assert not isinstance(device.autocast(torch.device("cpu")), torch.autocast), "CPU stays fp32 (exact results)"
     monkeypatch.setattr(torch.nn.Module, "to", _without_device(torch.nn.Module.to))
     monkeypatch.setattr(torch.Tensor, "to", _without_device(torch.Tensor.to))
-    model = train.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cuda"))
+    model = device.prepare(models.build("cifar_resnet20", 10, width=0.25), torch.device("cuda"))
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    x = train.batch_to(torch.zeros(4, 3, 8, 8), torch.device("cuda"))
+    x = device.batch_to(torch.zeros(4, 3, 8, 8), torch.device("cuda"))
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    assert train.batch_to(torch.zeros(4, 10), torch.device("cuda")).is_contiguous()  # features stay as they are
+    assert device.batch_to(torch.zeros(4, 10), torch.device("cuda")).is_contiguous()  # features stay as they are
