@@ -34,9 +34,10 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# make reproduce [PROFILE=cpu|smoke|paper] [NOTEBOOK=park2022] [DEVICE=auto] [PARAMS=params.yaml]
+# make reproduce [PROFILE=cpu|smoke|paper] [DRYRUN=1] [NOTEBOOK=park2022] [DEVICE=auto] [PARAMS=params.yaml]
+# DRYRUN=1 with PROFILE=paper: the paper profile on stand-in data, every training capped at a few steps (profile dryrun).
 reproduce: $(STAMP)
-	TQDM_MININTERVAL=30 $(PY) -m kdlib.reproduce --profile $(PROFILE) --device $(or $(DEVICE),auto) \
+	TQDM_MININTERVAL=30 $(PY) -m kdlib.reproduce --profile $(if $(DRYRUN),dryrun,$(PROFILE)) --device $(or $(DEVICE),auto) \
 		$(if $(NOTEBOOK),--notebook $(NOTEBOOK)) $(if $(PARAMS),--params $(PARAMS))
 
 clean-runs:

@@ -64,6 +64,20 @@ class Check:
     detail: str = ""
 
 
+def check_superior(name: str, ours: Sequence[float], baseline: Sequence[float], *, scale: float = 100.0,
+                   units: str = "points", alpha: float = 0.05) -> Check:
+    """A precondition that holds when `ours` is reliably above `baseline` (stats.compare says reproduced), e.g.
+    "KD beats training alone on this pair"; the detail gives the difference and its interval."""
+    r = stats.compare(np.asarray(ours, float) * scale, np.asarray(baseline, float) * scale, alpha=alpha)
+    detail = f"{r['effect']:+.2f} {units} ({100 * (1 - alpha):g}% CI {r['ci_low']:+.2f} to {r['ci_high']:+.2f}), n = {r['n']}"
+    return Check(name, r["verdict"] == stats.REPRODUCED, detail)
+
+
+def check_at_least(name: str, value: float, threshold: float, what: str = "") -> Check:
+    """A precondition on one measured value (e.g. "the teacher reaches 85% test accuracy")."""
+    return Check(name, bool(value >= threshold), f"{what}{value:.4g} (needs >= {threshold:.4g})")
+
+
 def _units(claim: Claim) -> str:
     return f" {claim.units}" if claim.units else ""
 

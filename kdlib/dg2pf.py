@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from . import distill, train
-from .prune import check_sparsity, prunable
+from .prune import check_sparsity, cubic_schedule, l1_unstructured, prunable
 
 
 def _weights(model: nn.Module) -> list[nn.Module]:
@@ -68,15 +68,31 @@ def schedule(sparsity: float, epochs: int) -> list[float]:
     return [sparsity * (i + 1) / epochs for i in range(epochs)]
 
 
-class GradualPruning:
-    """fit() callback: at the start of epoch i < s_e, prune to delta_i (Algorithm 1)."""
+SCHEDULES = ("linear", "cubic", "one_shot")  # Algorithm 1's; Zhu & Gupta's; everything at the first epoch
+CRITERIA = ("percentile", "magnitude")      # eq. (1); global L1 magnitude
 
-    def __init__(self, sparsity: float, epochs: int):
-        self.targets = schedule(sparsity, epochs)
+
+def targets(sparsity: float, epochs: int, kind: str = "linear") -> list[float]:
+    """The sparsity to prune to at the start of each of the first epochs, by schedule kind."""
+    if kind == "cubic":
+        return cubic_schedule(sparsity, epochs)
+    if kind == "one_shot":
+        return [sparsity]
+    return schedule(sparsity, epochs)
+
+
+class GradualPruning:
+    """fit() callback: at the start of epoch i, prune to targets[i] (Algorithm 1 with eq. 1, or magnitude)."""
+
+    def __init__(self, sparsity: float, epochs: int, kind: str = "linear", criterion: str = "percentile"):
+        self.targets, self.criterion = targets(sparsity, epochs, kind), criterion
 
     def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
         if epoch < len(self.targets):
-            apply_percentile_pruning(model, self.targets[epoch])
+            if self.criterion == "percentile":
+                apply_percentile_pruning(model, self.targets[epoch])
+            else:
+                l1_unstructured(model, self.targets[epoch])
 
 
 def margins(model: nn.Module, sparsity: float) -> tuple[float, float]:
@@ -147,6 +163,10 @@ class DG2PFConfig:
     gamma: float = 1.0
     beta: float = 0.1
     corrected_labels: str = "student"   # eq. (6): "student" (the paper's text) or "teacher" (Meyer & Wong's code)
+    # The components, switchable so that baselines get DG2PF's optimiser and epoch budget exactly:
+    schedule: str = "linear"            # "linear" (Alg. 1), "cubic" (gradual magnitude pruning), "one_shot"
+    criterion: str = "percentile"       # "percentile" (eq. 1) or "magnitude" (global L1)
+    distill: bool = True                # False: the DGP phase trains with plain cross-entropy, no teacher
     dgp: train.TrainConfig = field(default_factory=_dgp_default)
     pf: train.TrainConfig = field(default_factory=_pf_default)
 
@@ -158,26 +178,32 @@ class DG2PFConfig:
             (isinstance(self.pruning_epochs, int) and 1 <= self.pruning_epochs <= self.dgp.epochs,
              f"pruning_epochs must be in [1, dgp.epochs], got {self.pruning_epochs!r}"),
             (self.gamma >= 0 and self.beta >= 0, f"gamma and beta must be >= 0, got {self.gamma}, {self.beta}"),
-            (self.corrected_labels in ("student", "teacher"), f"corrected_labels must be 'student' or 'teacher', got {self.corrected_labels!r}")] if not ok]
+            (self.corrected_labels in ("student", "teacher"), f"corrected_labels must be 'student' or 'teacher', got {self.corrected_labels!r}"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}"),
+            (self.criterion in CRITERIA, f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")] if not ok]
         if problems:
             raise ValueError(f"invalid DG2PF config: {'; '.join(problems)}")
 
 
 def dg2pf(model: nn.Module, teacher: nn.Module, train_loader: Iterable, val_loader: Iterable,
-          cfg: DG2PFConfig, *, seed: int = 0, checkpoint=None, device="auto", progress: bool = True) -> dict:
+          cfg: DG2PFConfig, *, seed: int = 0, checkpoint=None, device="auto", progress: bool = True,
+          test_loader: Iterable | None = None) -> dict:
     """Algorithms 1 and 2: distilled gradual pruning (KD from `teacher`), then fine-tuning without the teacher.
 
     Both phases stop early on validation top-1; the DGP phase never stops (nor keeps a best) before s_e epochs.
-    Returns both phases' FitResults; the model ends pruned (masks attached) at cfg.sparsity.
+    Returns both phases' FitResults (and the test metrics between them, given `test_loader`); the model ends
+    pruned (masks attached) at cfg.sparsity.
     """
-    loss = distill.Distill(teacher, cfg.temperature, cfg.alpha, loss=distill.dg2pf_loss, gamma=cfg.gamma,
-                           beta=cfg.beta, corrected_labels=cfg.corrected_labels)
-    callbacks = [GradualPruning(cfg.sparsity, cfg.pruning_epochs),
+    loss = train.cross_entropy if not cfg.distill else distill.Distill(
+        teacher, cfg.temperature, cfg.alpha, loss=distill.dg2pf_loss, gamma=cfg.gamma, beta=cfg.beta,
+        corrected_labels=cfg.corrected_labels)
+    callbacks = [GradualPruning(cfg.sparsity, cfg.pruning_epochs, cfg.schedule, cfg.criterion),
                  SimulatedPruning(cfg.simulated_sparsity, cfg.pruning_epochs)]
     dgp_cfg = replace(cfg.dgp, min_epochs=max(cfg.dgp.min_epochs, cfg.pruning_epochs))
     sub = lambda name: None if checkpoint is None else f"{checkpoint}/{name}"
     dgp = train.fit(model, train_loader, val_loader, config=dgp_cfg, seed=seed, loss_fn=loss, callbacks=callbacks,
                     checkpoint=sub("dgp"), device=device, progress=progress, desc="DG2PF: distilled gradual pruning")
+    after_dgp = train.evaluate(model, test_loader, device) if test_loader is not None else {}
     pf = train.fit(model, train_loader, val_loader, config=cfg.pf, seed=seed, checkpoint=sub("pf"), device=device,
                    progress=progress, desc="DG2PF: pruned fine-tuning")
-    return {"dgp": dgp, "pf": pf}
+    return {"dgp": dgp, "pf": pf, "after_dgp": after_dgp}

@@ -1,12 +1,10 @@
 """Metrics: parameter counts, per-layer sparsity, MACs, efficiency and breakpoints, statistics, latency."""
 from __future__ import annotations
 
-import math
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from . import models
@@ -58,11 +56,7 @@ def macs(model: nn.Module, example: torch.Tensor) -> dict:
 
 
 def performance_efficiency(accuracy, parameters, w1: float = 0.5, w2: float = 0.5):
-    """Malihi & Heidemann 2024, eq. (2): (w1 * accuracy) / (w2 * parameters); accuracy as a fraction.
-
-    The raw value is ~1e-7 for real models; for bar charts divide by the largest value in the chart
-    (`normalise`), which makes the best bar 1 and keeps every ratio between bars.
-    """
+    """Malihi & Heidemann 2024, eq. (2): (w1 * accuracy) / (w2 * parameters); accuracy as a fraction."""
     return (w1 * np.asarray(accuracy, dtype=float)) / (w2 * np.asarray(parameters, dtype=float))
 
 
@@ -82,39 +76,7 @@ def breakpoint_index(accuracy: Sequence[float], tolerance: float = 0.01) -> int:
     return len(accuracy) - 1
 
 
-def mean_std(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    v = np.asarray(list(values), dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Mean of a - b over paired seeds, its 95% t-interval, and the paired t-test (scipy.stats.ttest_rel)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    d = a - b
-    n = len(d)
-    if n < 2:
-        return {"mean": float(d.mean()), "low": math.nan, "high": math.nan, "t": math.nan, "p": math.nan, "n": n}
-    se = d.std(ddof=1) / math.sqrt(n)
-    half = stats.t.ppf(0.975, n - 1) * se
-    if se == 0:
-        t, p = (math.inf * np.sign(d.mean()) if d.mean() else math.nan), (0.0 if d.mean() else 1.0)
-    else:
-        t, p = stats.ttest_rel(a, b)
-    return {"mean": float(d.mean()), "low": float(d.mean() - half), "high": float(d.mean() + half),
-            "t": float(t), "p": float(p), "n": n}
-
-
-def verdict(effect: dict, direction: int = 1, alpha: float = 0.05) -> str:
-    """The claim verdict from a paired difference: reproduced / not reproduced / inconclusive."""
-    if effect["n"] < 2 or math.isnan(effect["p"]):
-        return "inconclusive"
-    if effect["p"] < alpha:
-        return "reproduced" if np.sign(effect["mean"]) == direction else "not reproduced"
-    return "inconclusive"
-
-
-@torch.no_grad()
+@torch.inference_mode()
 def predictions(model: nn.Module, loader: Iterable, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities and labels of `model` over `loader`."""
     model.eval().to(device)
@@ -164,3 +126,14 @@ def gpu_hours(forward_macs: float, images: float, epochs: float, *, gpu_tflops: 
 def forward_macs(name: str, num_classes: int, size: int, width: float = 1.0) -> int:
     """Forward MACs per image of model `name` at `size` px."""
     return macs(models.build(name, num_classes, width=width), torch.zeros(1, 3, size, size))["macs"]
+
+
+def plateaued(history, key: str = "val_top1", last: int = 3, tolerance: float = 0.005) -> tuple[bool, str]:
+    """Whether a training had levelled off: the best `key` of its last `last` epochs is within `tolerance` of the best
+    before them (no real gain left in the schedule). Returns the answer and a one-line account."""
+    values = list(history[key])
+    if len(values) <= last:
+        return False, f"only {len(values)} epochs: too few to see a plateau"
+    before, recent = max(values[:-last]), max(values[-last:])
+    gain = recent - before
+    return gain <= tolerance, f"best {key} {recent:.4f} in the last {last} epochs vs {before:.4f} before (gain {gain:+.4f})"

@@ -4,16 +4,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from . import stats
+
 
 def style() -> None:
     plt.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
                          "axes.spines.right": False, "legend.frameon": False})
-
-
-def mean_std(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, std and count of `value` per group (std over seeds; 0 with one seed)."""
-    g = df.groupby(by, dropna=False)[value]
-    return g.agg(mean="mean", std="std", n="count").reset_index().fillna({"std": 0.0})
 
 
 def bars(ax, labels, ours_mean, ours_std, paper=None, *, ylabel: str, title: str = ""):
@@ -78,7 +74,7 @@ def pruning_curves(sweep: pd.DataFrame, pairs: list[str], title: str):
 
 def grouped_bars(df: pd.DataFrame, x: str, hue: str, value: str, *, ylabel: str, title: str):
     """Bars of mean +- std of `value` per (x, hue), hue side by side."""
-    s = mean_std(df, [x, hue], value)
+    s = stats.summarise(df, [x, hue], value)
     hues = list(dict.fromkeys(s[hue]))
     xs = list(dict.fromkeys(s[x]))
     width = 0.8 / len(hues)

@@ -13,7 +13,10 @@ import pandas as pd
 from . import specs
 from .train import TrainConfig
 
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "cpu", "paper", "dryrun")
+# The paper-shaped dry run: the paper profile on stand-in data (kdlib.standins), every training capped at
+# DRYRUN_CAP = {"epochs": ..., "max_steps": ...} and the repetition axes cut by the paper's OVERRIDES["dryrun"].
+DRYRUN_CAP = {"epochs": 1, "max_steps": 2}
 
 
 def resolve(profile: str) -> str:
@@ -47,15 +50,34 @@ def merge(base: dict, overrides: dict) -> dict:
 
 
 def derive(paper: dict, overrides: dict[str, dict], profile: str, extra: dict | None = None) -> dict:
-    """The config of `profile`: the paper config, then the cpu overrides, then (for smoke) the smoke ones, then
-    a user's `extra` overrides (a notebook parameter), all merged strictly."""
+    """The config of `profile`: the paper config, then the cpu overrides, then (for smoke) the smoke ones (for the
+    dry run: its cuts, then every training capped), then a user's `extra` overrides, all merged strictly."""
     profile = resolve(profile)
     cfg = copy.deepcopy(paper)
     if profile in ("cpu", "smoke"):
         cfg = merge(cfg, overrides.get("cpu", {}))
     if profile == "smoke":
         cfg = merge(cfg, overrides.get("smoke", {}))
+    if profile == "dryrun":
+        cfg = cap_trainings(merge(cfg, overrides.get("dryrun", {})))
     return merge(cfg, extra or {})
+
+
+def is_training(group) -> bool:
+    """A config group that describes a training (becomes a TrainConfig)."""
+    return isinstance(group, dict) and "epochs" in group and "lr" in group
+
+
+def cap_trainings(cfg):
+    """Every training group of `cfg` capped at DRYRUN_CAP (min of the two epoch counts)."""
+    if is_training(cfg):
+        capped = {**cfg, "epochs": min(cfg["epochs"], DRYRUN_CAP["epochs"]), "max_steps": DRYRUN_CAP["max_steps"]}
+        if "milestones" in cfg:
+            capped["milestones"] = [m for m in cfg["milestones"] if m <= capped["epochs"]]
+        return capped
+    if isinstance(cfg, dict):
+        return {k: cap_trainings(v) for k, v in cfg.items()}
+    return cfg
 
 
 def optim(group: dict, where: str = "training config") -> TrainConfig:
@@ -92,4 +114,7 @@ def fidelity_table(paper: dict, sources: dict[str, str], profile_cfg: dict | Non
             ours = flat_prof.get(key)
             row[profile] = "same" if ours == value else repr(ours)
         rows.append(row)
+    if profile_cfg is not None:  # keys only this profile sets (e.g. the dry run's max_steps)
+        rows += [{"hyperparameter": k, "paper": "-", "source": "this profile only", profile: repr(v)}
+                 for k, v in flat_prof.items() if k not in flat_paper]
     return pd.DataFrame(rows)

@@ -21,9 +21,12 @@ from .models import check_classes, classifier_layers, load_weights
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
 
-def prunable(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> list[tuple[str, nn.Module]]:
-    """The (name, module) pairs whose weights may be pruned: every Conv2d and Linear, with switches."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+def prunable(model: nn.Module, first_conv: bool = True, classifier: bool = True,
+             part: str = "") -> list[tuple[str, nn.Module]]:
+    """The (name, module) pairs whose weights may be pruned: every Conv2d and Linear (inside the submodule `part`,
+    a dotted path, when given), with switches for the first conv and the classifier."""
+    layers = [(n, m) for n, m in model.named_modules()
+              if isinstance(m, PRUNABLE) and (not part or n == part or n.startswith(part + "."))]
     if layers and not first_conv:
         layers = layers[1:]
     if layers and not classifier:
@@ -37,11 +40,11 @@ def check_sparsity(sparsity: float) -> None:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
 
 
-def layer_counts(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> list[dict]:
+def layer_counts(model: nn.Module, first_conv: bool = True, classifier: bool = True, part: str = "") -> list[dict]:
     """The project's one nonzero counter: per prunable layer, its name, module, weights and nonzero weights
     (a masked weight counts as zero whatever value it holds)."""
     return [{"layer": n, "module": m, "weights": m.weight.numel(), "nonzero": int((m.weight != 0).sum())}
-            for n, m in prunable(model, first_conv, classifier)]
+            for n, m in prunable(model, first_conv, classifier, part)]
 
 
 def _pruned_count(module: nn.Module) -> int:
@@ -51,14 +54,14 @@ def _pruned_count(module: nn.Module) -> int:
 
 
 def l1_unstructured(model: nn.Module, sparsity: float, *, scope: str = "global", first_conv: bool = True,
-                    classifier: bool = True) -> float:
+                    classifier: bool = True, part: str = "") -> float:
     """Mask the smallest-|w| weights until exactly `sparsity` of the chosen weights are zero (Han et al. 2015).
 
     scope="global" ranks all layers together, "layer" prunes every layer to `sparsity`. Masks nest: weights
     pruned earlier stay pruned. Returns the sparsity reached.
     """
     check_sparsity(sparsity)
-    layers = prunable(model, first_conv, classifier)
+    layers = prunable(model, first_conv, classifier, part)
     if scope not in ("global", "layer"):
         raise ValueError(f"unknown scope {scope!r}; valid: 'global', 'layer'")
     with _contiguous([m for _, m in layers]):
@@ -72,7 +75,7 @@ def l1_unstructured(model: nn.Module, sparsity: float, *, scope: str = "global",
             for _, m in layers:
                 amount = round(sparsity * m.weight.numel()) - _pruned_count(m)
                 prune.l1_unstructured(m, "weight", amount=max(amount, 0))
-    return sparsity_of(model, first_conv, classifier)
+    return sparsity_of(model, first_conv, classifier, part)
 
 
 @contextmanager
@@ -92,9 +95,9 @@ def _contiguous(modules: list[nn.Module]):
         convert(torch.channels_last)
 
 
-def sparsity_of(model: nn.Module, first_conv: bool = True, classifier: bool = True) -> float:
+def sparsity_of(model: nn.Module, first_conv: bool = True, classifier: bool = True, part: str = "") -> float:
     """Fraction of zero weights over the prunable layers (masked weights count as zero)."""
-    counts = layer_counts(model, first_conv, classifier)
+    counts = layer_counts(model, first_conv, classifier, part)
     return 1 - sum(c["nonzero"] for c in counts) / max(1, sum(c["weights"] for c in counts))
 
 
@@ -156,25 +159,28 @@ class MagnitudeSchedule:
 
 # ---------------------------------------------------------------- channel pruning (structured)
 def channel_l1(model: nn.Module, example: torch.Tensor, ratio: float | None = None, *,
-               param_reduction: float | None = None, round_to: int | None = None) -> dict:
+               param_reduction: float | None = None, round_to: int | None = None, part: str = "") -> dict:
     """Remove the lowest-L1 filters of every layer (Li et al. 2017) through Torch-Pruning; in place.
 
     Give `ratio`, the fraction of channels removed per layer, or `param_reduction`, the fraction of
-    parameters to remove (the channel ratio is then found by bisection). The classifier's outputs are kept.
-    Returns the shape spec needed to rebuild the pruned model.
+    parameters to remove (the channel ratio is then found by bisection). The classifier's outputs are kept;
+    with `part`, only layers inside that submodule lose output channels and `param_reduction` counts its
+    parameters. Returns the shape spec needed to rebuild the pruned model.
     """
     if (ratio is None) == (param_reduction is None):
         raise ValueError("give exactly one of ratio (channel fraction) or param_reduction (parameter fraction)")
     if param_reduction is not None:
         if not 0 <= param_reduction < 1:
             raise ValueError(f"param_reduction must be in [0, 1), got {param_reduction}")
-        ratio = ratio_for_reduction(model, example, param_reduction)
+        ratio = ratio_for_reduction(model, example, param_reduction, part=part)
     if not 0 <= ratio < 1:
         raise ValueError(f"channel ratio must be in [0, 1): {ratio} would remove every channel")
     if ratio > 0:
         importance = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="first", normalizer=None)
+        inside = {id(m) for _, m in prunable(model, part=part)}
+        outside = [m for m in model.modules() if isinstance(m, PRUNABLE) and id(m) not in inside]
         pruner = tp.pruner.BasePruner(model, example, importance=importance, pruning_ratio=ratio,
-                                      ignored_layers=classifier_layers(model), round_to=round_to)
+                                      ignored_layers=classifier_layers(model) + outside, round_to=round_to)
         pruner.step()
     return shape_spec(model)
 
@@ -182,29 +188,30 @@ def channel_l1(model: nn.Module, example: torch.Tensor, ratio: float | None = No
 _RATIOS: OrderedDict[tuple, float] = OrderedDict()  # (architecture, input shape, reduction) -> ratio; bounded
 
 
-def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: float, steps: int = 6) -> float:
+def ratio_for_reduction(model: nn.Module, example: torch.Tensor, reduction: float, steps: int = 6,
+                        part: str = "") -> float:
     """The channel ratio whose pruning removes `reduction` of the parameters: bisection on copies, in a bracket
     around 1 - sqrt(1 - reduction) (a conv's weights shrink with both its input and output channels).
 
     The parameter count after pruning depends only on the architecture, so the ratio is remembered per
     architecture: every seed of a model reuses it.
     """
-    key = (json.dumps(shape_spec(model), sort_keys=True), tuple(example.shape), reduction, steps)
+    key = (json.dumps(shape_spec(model), sort_keys=True), tuple(example.shape), reduction, steps, part)
     if key not in _RATIOS:
-        _RATIOS[key] = _bisect_ratio(model, example, reduction, steps)
+        _RATIOS[key] = _bisect_ratio(model, example, reduction, steps, part)
         while len(_RATIOS) > 256:
             _RATIOS.popitem(last=False)
     return _RATIOS[key]
 
 
-def _bisect_ratio(model: nn.Module, example: torch.Tensor, reduction: float, steps: int) -> float:
-    count = lambda m: sum(p.numel() for p in m.parameters())
+def _bisect_ratio(model: nn.Module, example: torch.Tensor, reduction: float, steps: int, part: str = "") -> float:
+    count = lambda m: sum(p.numel() for p in (m.get_submodule(part) if part else m).parameters())
     dense, guess = count(model), 1 - math.sqrt(1 - reduction)
     lo, hi = max(0.0, guess - 0.2), min(0.99, guess + 0.2)
     for _ in range(steps):
         mid = (lo + hi) / 2
         trial = copy.deepcopy(model)
-        channel_l1(trial, example, mid)
+        channel_l1(trial, example, mid, part=part)
         lo, hi = (mid, hi) if 1 - count(trial) / dense < reduction else (lo, mid)
     return (lo + hi) / 2
 

@@ -1,19 +1,20 @@
 """Results out: figures/<profile>/<paper>/ tables and figures, the paper's numbers beside ours, claim verdicts."""
 from __future__ import annotations
 
-import math
 import os
 import platform
 import subprocess
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from . import __version__, files, metrics
+from . import __version__, claims, files
 
 ROOT = Path(__file__).resolve().parent.parent
-VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not tested at this profile")
+VERDICTS = claims.VERDICTS
 
 
 def figures_root() -> Path:
@@ -46,78 +47,47 @@ def save_figure(fig, profile: str, paper: str, name: str) -> Path:
                               lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
 
 
-def claim(text: str, paper_evidence: str, effect: dict | None, *, direction: int = 1, unit: str = "points",
-          scale: float = 100.0, why_not: str | None = None) -> dict:
-    """One claims-table row with a verdict computed from a paired effect (metrics.paired_difference)."""
-    if effect is None:
-        return {"claim": text, "paper": paper_evidence, "ours": "-", "verdict": "not tested at this profile",
-                "note": why_not or ""}
-    if effect["n"] < 2:
-        return {"claim": text, "paper": paper_evidence, "ours": f"{effect['mean'] * scale:+.2f} {unit} (n=1)",
-                "verdict": "not tested at this profile",
-                "note": why_not or "one seed: no uncertainty estimate; run the cpu profile (3 seeds)"}
-    ours = (f"{effect['mean'] * scale:+.2f} {unit} [95% CI {effect['low'] * scale:+.2f}, "
-            f"{effect['high'] * scale:+.2f}], paired t={effect['t']:.2f}, p={effect['p']:.3g}, n={effect['n']}")
-    verdict = metrics.verdict(effect, direction)
-    note = ""
-    if verdict == "inconclusive" and effect["mean"] != 0:
-        note = f"about {seeds_needed(effect)} pairs would resolve an effect of this size"
-    return {"claim": text, "paper": paper_evidence, "ours": ours, "verdict": verdict, "note": note}
+def save_claims(rows: list[dict], profile: str, paper: str, alpha: float = 0.05) -> pd.DataFrame:
+    """The paper's claims table (kdlib.claims.table: Holm over its tested claims), saved as claims.csv."""
+    return save_table(claims.table(rows, alpha), profile, paper, "claims")
 
 
-def noninferiority(text: str, paper_evidence: str, effect: dict, margin: float, *, unit: str = "points",
-                   scale: float = 100.0) -> dict:
-    """A claim of "no worse than" (e.g. accuracy kept after compression): reproduced when the whole 95%
-    interval of the paired difference lies above -margin, not reproduced when it lies below -margin."""
-    row = claim(text, paper_evidence, effect, unit=unit, scale=scale)
-    if effect is None or effect["n"] < 2 or math.isnan(effect["low"]):
-        return row
-    if effect["low"] > -margin:
-        row["verdict"] = "reproduced"
-    elif effect["high"] < -margin:
-        row["verdict"] = "not reproduced"
-    else:
-        row["verdict"] = "inconclusive"
-    row["note"] = f"non-inferiority margin {margin * scale:g} {unit}"
-    return row
+@dataclass(frozen=True)
+class Item:
+    """One table or figure of a paper: its name ("Table 1"), what it shows, the files that regenerate it, and why
+    a profile cannot (profile -> reason) or why it is only quoted (then nothing regenerates it anywhere)."""
+    name: str
+    what: str
+    outputs: tuple = ()
+    not_at: dict = field(default_factory=dict)
+    quoted: str = ""
 
 
-def equivalence(text: str, paper_evidence: str, effect: dict, margin: float, *, unit: str = "points",
-                scale: float = 100.0) -> dict:
-    """A claim of "no real difference" (e.g. insensitive to tau): reproduced when the 95% interval lies inside
-    +-margin, not reproduced when it lies entirely outside, inconclusive otherwise."""
-    row = claim(text, paper_evidence, effect, unit=unit, scale=scale)
-    if effect is None or effect["n"] < 2 or math.isnan(effect["low"]):
-        return row
-    if -margin < effect["low"] and effect["high"] < margin:
-        row["verdict"] = "reproduced"
-    elif effect["low"] > margin or effect["high"] < -margin:
-        row["verdict"] = "not reproduced"
-    else:
-        row["verdict"] = "inconclusive"
-    row["note"] = f"equivalence margin +-{margin * scale:g} {unit}"
-    return row
+_STARTED: dict[tuple[str, str], float] = {}
 
 
-def seeds_needed(effect: dict) -> int:
-    """Pairs needed for a paired t-test to reach p < 0.05 if mean and spread stayed as observed."""
-    from scipy import stats
-    sd = (effect["high"] - effect["mean"]) / stats.t.ppf(0.975, effect["n"] - 1) * math.sqrt(effect["n"])
-    if sd == 0 or effect["mean"] == 0:
-        return effect["n"]
-    return max(effect["n"], math.ceil((2.1 * sd / abs(effect["mean"])) ** 2) + 1)
+def start(profile: str, paper: str) -> None:
+    """Mark the start of a notebook's run: the coverage table counts only outputs written after it."""
+    _STARTED[(profile, paper)] = time.time()
 
 
-def save_claims(rows: list[dict], profile: str, paper: str, n_seeds: int) -> pd.DataFrame:
-    """Save the claims table; with fewer than 2 seeds no verdict stands (pairs pooled from one seed are no evidence)."""
-    df = pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict", "note"])
-    if n_seeds < 2:
-        df["verdict"] = "not tested at this profile"
-        df["note"] = "one seed: run the cpu profile (3 seeds) for a verdict"
-    unknown = set(df["verdict"]) - set(VERDICTS)
-    if unknown:
-        raise ValueError(f"unknown verdicts {unknown}; valid: {VERDICTS}")
-    return save_table(df, profile, paper, "claims")
+def save_coverage(items: list[Item], profile: str, paper: str) -> pd.DataFrame:
+    """Every table and figure of the paper and what this run did with it: regenerated (its outputs were written
+    by this run), quoted only (why), not run at this profile (why), or missing (expected, not produced)."""
+    folder, since = out_dir(profile, paper), _STARTED.get((profile, paper), 0.0)
+    fresh = lambda stem: any(p.stat().st_mtime >= since for p in folder.glob(f"{stem}.*"))
+    rows = []
+    for item in items:
+        if item.quoted:
+            status, why = "quoted only", item.quoted
+        elif profile in item.not_at:
+            status, why = "not run at this profile", item.not_at[profile]
+        elif item.outputs and all(fresh(stem) for stem in item.outputs):
+            status, why = "regenerated", ", ".join(f"{stem}.*" for stem in item.outputs)
+        else:
+            status, why = "missing", "expected outputs not written by this run: " + ", ".join(item.outputs)
+        rows.append({"item": item.name, "what": item.what, "status": status, "detail": why})
+    return save_table(pd.DataFrame(rows), profile, paper, "coverage")
 
 
 def machine() -> dict:

@@ -160,6 +160,24 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["KDLIB_PROFILE"] = saved_profile
 
 
+PRETRAINED = ["resnet50", "resnet18", "mobilenet_v2"]  # torchvision ImageNet weights the paper profiles load
+
+
+def prepare_dryrun() -> Path:
+    """Stand-in datasets and stand-in ImageNet weights under runs/standins/, and the environment pointing there
+    (the kernels inherit it): the paper profile's code then runs for real on data in the real formats."""
+    from . import standins
+    root = runs.runs_root() / "standins"
+    t0 = time.perf_counter()
+    missing = [n for n, f in standins.FOLDERS.items() if not (root / "data" / f / standins.MARKER).exists()]
+    if missing:
+        standins.write(root / "data", missing)
+    standins.write_weights(root / "torch", PRETRAINED)
+    os.environ.update(KDLIB_DATA=str(root / "data"), TORCH_HOME=str(root / "torch"))
+    print(f"dry run: stand-in datasets and weights ready in {root} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return root
+
+
 def _run(args) -> int:
     papers = args.notebook or list(NOTEBOOKS)
     try:
@@ -167,6 +185,8 @@ def _run(args) -> int:
     except (OSError, ValueError) as error:
         print(f"bad --params: {error}", file=sys.stderr)
         return 2
+    if args.profile == "dryrun":
+        prepare_dryrun()
     previous = json.loads((report.figures_root() / args.profile / "timings.json").read_text()).get("notebooks", {}) \
         if (report.figures_root() / args.profile / "timings.json").exists() else {}
     timings, start = {}, time.perf_counter()

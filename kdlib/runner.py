@@ -115,8 +115,14 @@ class Runner:
         _defer([spec], self.root)
         started = time.perf_counter()
         computed = []
-        run = runs.cached(spec, lambda workdir: computed.append(1) or STAGES[spec.stage](spec, self, workdir),
-                          root=self.root)
+
+        def compute(workdir):
+            with PeakMemory() as memory:
+                result = STAGES[spec.stage](spec, self, workdir)
+            result.meta.update(peak_rss_mib=memory.peak_mib, wall_seconds=time.perf_counter() - started)
+            computed.append(1)
+            return result
+        run = runs.cached(spec, compute, root=self.root)
         if computed:
             self._announce(spec, run, time.perf_counter() - started)
         return run
@@ -139,6 +145,38 @@ class Runner:
             rows.append({**dict(zip(keys, key)), **{k: v for k, v in r.metrics.items() if not isinstance(v, (dict, list))},
                          "run": r.id})
         return pd.DataFrame(rows)
+
+
+class PeakMemory:
+    """The peak resident memory of this process while the block runs (sampled every 20 ms from /proc), in MiB."""
+
+    def __init__(self, every: float = 0.02):
+        self.every, self.peak_mib, self._stop = every, float("nan"), None
+
+    @staticmethod
+    def rss_mib() -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):
+            import resource  # no /proc: the process's peak so far
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def __enter__(self):
+        import threading
+        self.peak_mib, self._stop = self.rss_mib(), threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.every):
+                self.peak_mib = max(self.peak_mib, self.rss_mib())
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mib = max(self.peak_mib, self.rss_mib())
 
 
 def pending(cells: list, root=None) -> list[specs.Spec]:

@@ -21,7 +21,7 @@ from . import models
 from .dg2pf import DG2PFConfig
 from .train import TrainConfig
 
-FORMAT = 2  # the cache format: bumped with every change of what an id covers (pinned in tests/test_specs.py)
+FORMAT = 3  # the cache format: bumped with every change of what an id covers (pinned in tests/test_specs.py)
 PRUNING_METHODS = ("l1_unstructured", "channel_l1", "percentile", "synflow")
 KD_METHODS = ("hinton", "simkd")
 
@@ -136,15 +136,15 @@ class Train:
 
 
 @dataclass(frozen=True)
-class Pretrained:
-    """Published ImageNet weights of `model` (torchvision), evaluated on `data`: a starting point, not trained."""
-    stage: ClassVar[str] = "pretrained"
+class Init:
+    """A model as built, not trained: its random initialisation (from the run's init seed), or torchvision's
+    published ImageNet weights when `model.pretrained`; evaluated on `data`. A starting point for pruning at
+    initialisation (SynFlow) or for pruning published weights (DG2PF on ImageNet)."""
+    stage: ClassVar[str] = "init"
     model: Model
     data: Data
     seed: int = 0
-
-    def __post_init__(self):
-        _require(self.model.pretrained, "a pretrained spec needs Model(..., pretrained=True)")
+    evaluate: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ class Prune:
     first_conv: bool = True
     classifier: bool = True
     iterations: int = 100          # synflow only
+    part: str = ""                 # prune only inside this submodule (dotted path; "" = the whole model)
     evaluate: bool = True
     seed: int | None = None
 
@@ -198,8 +199,8 @@ class Int8:
         _inherit_seed(self)
 
 
-Spec = Union[Train, Pretrained, Prune, DG2PF, Int8]
-STAGES = {cls.stage: cls for cls in (Train, Pretrained, Prune, DG2PF, Int8)}
+Spec = Union[Train, Init, Prune, DG2PF, Int8]
+STAGES = {cls.stage: cls for cls in (Train, Init, Prune, DG2PF, Int8)}
 NESTED = {"model": Model, "data": Data, "optim": TrainConfig, "kd": KD, "gmp": GMP, "dgp": TrainConfig, "pf": TrainConfig,
           "settings": DG2PFConfig}
 SPEC_FIELDS = ("parent", "teacher")

@@ -1,7 +1,7 @@
 """What each stage of a run computes: `STAGES[spec.stage](spec, runner, workdir) -> runs.Result`.
 
 train (from scratch, from a parent's weights, distilled, last layer only, with gradual magnitude pruning),
-pretrained (published weights, evaluated), prune (one shot, no training), dg2pf, int8 (a measurement).
+init (a model as built: random or published weights, evaluated), prune (one shot, no training), dg2pf, int8.
 Every result is checked: non-finite weights or metrics fail the run instead of being cached.
 """
 from __future__ import annotations
@@ -41,6 +41,10 @@ def result(model: nn.Module, spec: specs.Spec, runner: "Runner", metrics_: dict,
     channel_pruned = _shape_json(model) != _shape_json(runner.fresh_model(spec))
     m = {**metrics_, **{f"params_{k}": v for k, v in metrics.count_params(model).items()},
          "sparsity": prune.sparsity_of(model)}
+    if isinstance(model, distill.SimKD):  # the student network itself, as SimKD's code and Malihi count it
+        m.update({f"params_student_{k}": v for k, v in metrics.count_params(model.features[0]).items()})
+    if history is not None and "steps" in history and history["steps"].sum() > 0:
+        m["seconds_per_step"] = float(history["seconds"].sum() / history["steps"].sum())
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _check_finite(state, m, spec)
     meta = {"seeds": specs.derived_seeds(spec), "device": str(runner.device), "torch": torch.__version__}
@@ -100,24 +104,30 @@ def _fit_last_layer(model: nn.Module, spec: specs.Train, runner: "Runner") -> tr
                                      progress=runner.progress)
 
 
-def run_pretrained(spec: specs.Pretrained, runner: "Runner", workdir) -> runs.Result:
+def run_init(spec: specs.Init, runner: "Runner", workdir) -> runs.Result:
     model = runner.fresh_model(spec)
-    return result(model, spec, runner, test_metrics(model, spec, runner))
+    return result(model, spec, runner, test_metrics(model, spec, runner) if spec.evaluate else {})
 
 
 def run_prune(spec: specs.Prune, runner: "Runner", workdir) -> runs.Result:
     model = runner.load(spec.parent).cpu()
+    if spec.part:
+        model.get_submodule(spec.part)  # a clear error for a path the model does not have
     if spec.method == "l1_unstructured":
         prune.l1_unstructured(model, spec.sparsity, scope=spec.scope, first_conv=spec.first_conv,
-                              classifier=spec.classifier)
+                              classifier=spec.classifier, part=spec.part)
     elif spec.method == "channel_l1":
         prune.make_permanent(model)
-        prune.channel_l1(model, runner.example(spec), param_reduction=spec.sparsity)
+        prune.channel_l1(model, runner.example(spec), param_reduction=spec.sparsity, part=spec.part)
     elif spec.method == "synflow":
         from . import synflow
+        if spec.part:
+            raise ValueError("synflow prunes the whole model (part= is not supported)")
         synflow.synflow_prune(model, spec.sparsity, iterations=spec.iterations, example_shape=tuple(runner.example(spec).shape),
                               first_conv=spec.first_conv, classifier=spec.classifier)
     else:
+        if spec.part:
+            raise ValueError("percentile pruning prunes the whole model (part= is not supported)")
         dg2pf.apply_percentile_pruning(model, spec.sparsity)
     return result(model, spec, runner, test_metrics(model, spec, runner) if spec.evaluate else {})
 
@@ -126,14 +136,15 @@ def run_dg2pf(spec: specs.DG2PF, runner: "Runner", workdir) -> runs.Result:
     model = runner.load(spec.parent)
     teacher = runner.load(spec.teacher if spec.teacher is not None else spec.parent, masks=False)
     cfg = spec.settings
-    train_loader, val_loader, _ = runner.loaders(spec, cfg.dgp.batch_size)
+    train_loader, val_loader, test_loader = runner.loaders(spec, cfg.dgp.batch_size)
     t0 = time.perf_counter()
     out = dg2pf.dg2pf(model, teacher, train_loader, val_loader, cfg, seed=specs.derived_seeds(spec)["sampling"],
-                      checkpoint=workdir, device=runner.device, progress=runner.progress)
+                      checkpoint=workdir, device=runner.device, progress=runner.progress, test_loader=test_loader)
     history = pd.concat([out["dgp"].history.assign(phase="dgp"), out["pf"].history.assign(phase="pf")],
                         ignore_index=True)
     m = {"val_top1": out["pf"].best_val_top1, "dgp_val_top1": out["dgp"].best_val_top1,
          "dgp_epochs": len(out["dgp"].history), "pf_epochs": len(out["pf"].history),
+         **{f"dgp_test_{k}": v for k, v in out["after_dgp"].items()},
          "train_seconds": time.perf_counter() - t0, **test_metrics(model, spec, runner)}
     return result(model, spec, runner, m, history)
 
@@ -153,4 +164,4 @@ def run_int8(spec: specs.Int8, runner: "Runner", workdir) -> runs.Result:
     return runs.Result({}, {"machine": spec.machine}, table, meta=meta)
 
 
-STAGES = {"train": run_train, "pretrained": run_pretrained, "prune": run_prune, "dg2pf": run_dg2pf, "int8": run_int8}
+STAGES = {"train": run_train, "init": run_init, "prune": run_prune, "dg2pf": run_dg2pf, "int8": run_int8}

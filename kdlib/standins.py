@@ -219,6 +219,25 @@ WRITERS = {"cifar10": _write_cifar10, "cifar100": _write_cifar100, "tinyimagenet
            "birds525": _write_birds525, "imagenet": _write_imagenet}
 
 
+def write_weights(torch_home: str | Path, names: list[str], seed: int = 0) -> list[Path]:
+    """Stand-ins for torchvision's ImageNet weights of `names`: randomly initialised state_dicts saved under the file
+    names torchvision's weight enums expect in <torch_home>/hub/checkpoints/, so that the pretrained-weights path
+    (`kdlib.models.pretrained_state_dict`, loaded with weights_only) runs for real. Their accuracy means nothing."""
+    import os
+    import torch
+    import torchvision
+    folder = Path(torch_home) / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        path = folder / os.path.basename(torchvision.models.get_model_weights(name).DEFAULT.url)
+        if not path.exists():
+            torch.manual_seed(seed)
+            torch.save(torchvision.models.get_model(name, weights=None).state_dict(), path)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kdlib.standins", description=__doc__.split("\n\n")[0])
     parser.add_argument("root", help="folder to write the stand-ins into (use it as KDLIB_DATA)")

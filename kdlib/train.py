@@ -44,6 +44,7 @@ class TrainConfig:
     restore_best: bool = True       # end with the best-on-validation weights
     l1: float = 0.0                 # L1 penalty on Conv/Linear weights (Kieu & Sood's fine-tuning)
     grad_clip: float | None = None
+    max_steps: int | None = None    # optimizer steps per epoch at most (the dry run's cap; None: the whole epoch)
 
     def __post_init__(self):
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -73,6 +74,7 @@ def config_problems(c: TrainConfig) -> list[str]:
         (isinstance(c.min_epochs, int) and 0 <= c.min_epochs <= c.epochs if isinstance(c.epochs, int) else True,
          f"min_epochs must be in [0, epochs], got {c.min_epochs!r}"),
         (c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0), f"grad_clip must be None or > 0, got {c.grad_clip!r}"),
+        (c.max_steps is None or (isinstance(c.max_steps, int) and c.max_steps >= 1), f"max_steps must be None or >= 1, got {c.max_steps!r}"),
         (len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), f"betas must be two numbers in [0, 1), got {c.betas!r}"),
         (list(c.milestones) == sorted(set(c.milestones)) and all(m >= 1 for m in c.milestones),
          f"milestones must be increasing epochs >= 1, got {c.milestones!r}"),
@@ -222,8 +224,10 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     _call(callbacks, "on_epoch_start", model, epoch)
-    t0, loss_sum, hits, seen = time.perf_counter(), 0.0, 0, 0
+    t0, loss_sum, hits, seen, steps = time.perf_counter(), 0.0, 0, 0, 0
     for x, y in loader:
+        if cfg.max_steps is not None and steps >= cfg.max_steps:
+            break
         x, y = batch_to(x, device, is_channels_last(model)), y.to(device, non_blocking=True)
         _call(callbacks, "on_batch_start", model)
         with autocast(device):
@@ -242,9 +246,10 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
         loss_sum += loss.item() * len(y)
         hits += (logits.argmax(1) == y).sum().item()
         seen += len(y)
+        steps += 1
     seconds = time.perf_counter() - t0
     return {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
-            "train_top1": hits / max(seen, 1), "images": seen, "seconds": seconds}
+            "train_top1": hits / max(seen, 1), "images": seen, "steps": steps, "seconds": seconds}
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -103,3 +103,18 @@ def test_margins_are_the_central_quantiles():
 def test_meaningless_dg2pf_settings_are_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         dg2pf.DG2PFConfig(**bad)
+
+
+@pytest.mark.parametrize("kind, criterion", [("cubic", "magnitude"), ("one_shot", "magnitude"), ("linear", "percentile")])
+def test_baseline_variants_share_dg2pfs_budget_and_reach_the_target(tiny_data, kind, criterion):
+    torch.manual_seed(0)
+    teacher = models.build("cifar_resnet20", 4, in_channels=1, width=0.25)
+    student = models.build("cifar_resnet20", 4, in_channels=1, width=0.25)
+    student.load_state_dict(teacher.state_dict())
+    tl, vl, test = data.loader(tiny_data, "train", 16), data.loader(tiny_data, "val", 64), data.loader(tiny_data, "test", 64)
+    cfg = dg2pf.DG2PFConfig(sparsity=0.6, pruning_epochs=2, simulated_sparsity=0.0, schedule=kind, criterion=criterion,
+                            distill=False, dgp=train.TrainConfig(epochs=2, lr=1e-3, optimizer="adamw", batch_size=16),
+                            pf=train.TrainConfig(epochs=1, lr=1e-3, batch_size=16))
+    out = dg2pf.dg2pf(student, teacher, tl, vl, cfg, progress=False, test_loader=test)
+    assert prune.sparsity_of(student) == pytest.approx(0.6, abs=1e-3) and "top1" in out["after_dgp"]
+    assert dg2pf.targets(0.6, 2, kind)[-1] == pytest.approx(0.6)

@@ -30,3 +30,14 @@ def test_fidelity_table_marks_deviations():
     row = table.set_index("hyperparameter").loc["epochs"]
     assert row["source"] == "Sec. 4" and row["cpu"] == "10"
     assert table.set_index("hyperparameter").loc["seeds", "cpu"] == "same"
+
+
+def test_the_dry_run_caps_every_training_and_lists_the_cuts():
+    paper = {"a": {"epochs": 200, "lr": 0.1, "milestones": [60, 120]}, "nested": {"b": {"epochs": 3, "lr": 1.0}},
+             "seeds": [0, 1, 2]}
+    cfg = profiles.derive(paper, {"dryrun": {"seeds": [0]}}, "dryrun")
+    assert cfg["a"] == {"epochs": 1, "lr": 0.1, "milestones": [], "max_steps": profiles.DRYRUN_CAP["max_steps"]}
+    assert cfg["nested"]["b"]["epochs"] == 1 and cfg["seeds"] == [0]
+    table = profiles.fidelity_table(paper, {}, cfg, "dryrun")
+    assert set(table[table.dryrun != "same"].hyperparameter) == {"a.epochs", "a.milestones", "nested.b.epochs", "seeds",
+                                                                 "a.max_steps", "nested.b.max_steps"}

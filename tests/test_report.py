@@ -1,36 +1,11 @@
+"""Results out: the claims table through the one engine, the coverage table, plateau checks."""
+import os
+import time
 
+import pandas as pd
 import pytest
 
-from kdlib import metrics, profiles, report
-
-
-def effect(mean, half_width, n=3):
-    return {"mean": mean, "low": mean - half_width, "high": mean + half_width, "t": 1.0, "p": 0.5, "n": n}
-
-
-def test_claim_verdicts_follow_the_paired_test():
-    strong = metrics.paired_difference([0.80, 0.82, 0.81, 0.83], [0.78, 0.80, 0.795, 0.81])
-    assert report.claim("c", "p", strong)["verdict"] == "reproduced"
-    assert report.claim("c", "p", strong, direction=-1)["verdict"] == "not reproduced"
-    noisy = metrics.paired_difference([0.80, 0.70, 0.90], [0.79, 0.85, 0.75])
-    row = report.claim("c", "p", noisy)
-    assert row["verdict"] == "inconclusive" and "pairs would resolve" in row["note"]
-    assert report.claim("c", "p", None, why_not="not run")["verdict"] == "not tested at this profile"
-    one = metrics.paired_difference([0.8], [0.7])
-    assert report.claim("c", "p", one)["verdict"] == "not tested at this profile"
-
-
-def test_noninferiority_and_equivalence_margins():
-    assert report.noninferiority("c", "p", effect(-0.001, 0.003), margin=0.005)["verdict"] == "reproduced"
-    assert report.noninferiority("c", "p", effect(-0.02, 0.005), margin=0.005)["verdict"] == "not reproduced"
-    assert report.noninferiority("c", "p", effect(-0.004, 0.01), margin=0.005)["verdict"] == "inconclusive"
-    assert report.equivalence("c", "p", effect(0.001, 0.004), margin=0.01)["verdict"] == "reproduced"
-    assert report.equivalence("c", "p", effect(0.03, 0.01), margin=0.01)["verdict"] == "not reproduced"
-
-
-def test_unknown_verdict_is_rejected():
-    with pytest.raises(ValueError, match="unknown verdicts"):
-        report.save_claims([{"claim": "c", "paper": "p", "ours": "o", "verdict": "yes", "note": ""}], "smoke", "x", 3)
+from kdlib import claims, metrics, profiles, report
 
 
 def test_replace_swaps_a_whole_value():
@@ -39,9 +14,35 @@ def test_replace_swaps_a_whole_value():
     assert base["pairs"] == {"a": 1, "b": 2}
 
 
-def test_one_seed_gives_no_verdict(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "ROOT", tmp_path)
-    strong = metrics.paired_difference([0.80, 0.82, 0.81, 0.83], [0.78, 0.80, 0.795, 0.81])
-    df = report.save_claims([report.claim("c", "p", strong)], "smoke", "x", n_seeds=1)
-    assert df.verdict.tolist() == ["not tested at this profile"]
-    assert (tmp_path / "figures" / "smoke" / "x" / "claims.csv").exists()
+def test_save_claims_applies_holm_and_writes_the_csv(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path))
+    claim = claims.Claim("1", "ours beats the control", "paper: +1", "seed", "control", scale=100, units="points")
+    rows = [claims.evaluate(claim, [0.80, 0.82, 0.81, 0.83], [0.78, 0.80, 0.795, 0.81]),
+            claims.not_tested(claims.Claim("2", "needs a GPU", "Table 3", "seed", "-"), "TinyImageNet only at paper")]
+    df = report.save_claims(rows, "smoke", "x")
+    assert df.verdict.tolist() == ["reproduced", "not tested at this profile"]
+    assert list(pd.read_csv(tmp_path / "smoke" / "x" / "claims.csv").columns) == claims.COLUMNS
+
+
+def test_coverage_counts_only_what_this_run_wrote(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path))
+    stale = report.save_table(pd.DataFrame({"a": [1]}), "cpu", "x", "table2")
+    os.utime(report.out_dir("cpu", "x") / "table2.csv", (time.time() - 60, time.time() - 60))
+    report.start("cpu", "x")
+    report.save_table(stale, "cpu", "x", "table1")
+    items = [report.Item("Table 1", "t1", ("table1",)), report.Item("Table 2", "t2", ("table2",)),
+             report.Item("Table 3", "t3", ("table3",), not_at={"cpu": "TinyImageNet"}),
+             report.Item("Table 7", "others' numbers", quoted="lost in the extraction")]
+    status = report.save_coverage(items, "cpu", "x").set_index("item").status
+    assert status.to_dict() == {"Table 1": "regenerated", "Table 2": "missing", "Table 3": "not run at this profile",
+                                "Table 7": "quoted only"}
+
+
+def test_plateau_and_precondition_checks():
+    rising = pd.DataFrame({"val_top1": [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]})
+    flat = pd.DataFrame({"val_top1": [0.5, 0.8, 0.9, 0.901, 0.899, 0.902]})
+    assert not metrics.plateaued(rising)[0] and metrics.plateaued(flat)[0]
+    good = claims.check_superior("KD beats alone", [0.9, 0.91, 0.92, 0.9], [0.8, 0.82, 0.81, 0.8])
+    bad = claims.check_superior("KD beats alone", [0.8, 0.91, 0.7], [0.8, 0.82, 0.81])
+    assert good.passed and not bad.passed and "points" in good.detail
+    assert claims.check_at_least("teacher", 0.9, 0.85).passed and not claims.check_at_least("t", 0.8, 0.85).passed

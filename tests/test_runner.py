@@ -81,3 +81,26 @@ def test_transfer_run_uses_its_own_data_and_a_new_head(runner):
     assert runner.load(transfer)(torch.zeros(2, 1, 28, 28)).shape == (2, 4)
     assert specs.data_owner(transfer).data == target and specs.data_owner(pre).data.classes == (0, 1, 2)
     assert runner.run(transfer).shape() is not None  # the head differs from the root architecture's
+
+
+def test_init_stage_and_pruning_inside_a_part(runner):
+    start = specs.Init(model=Model("cifar_vgg11", width=0.125), data=DATA, seed=4)
+    assert runner.run(start).metrics["test_top1"] <= 0.3  # untrained: about chance on 10 classes
+    simkd = Train(model=Model("cifar_resnet20", width=0.25), data=DATA, optim=FAST, kd=KD(teacher(), "simkd"))
+    weight = runner.run(Prune(parent=simkd, method="l1_unstructured", sparsity=0.5, part="features.0"))
+    assert weight.metrics["params_student_prunable_nonzero"] == pytest.approx(
+        0.5 * weight.metrics["params_student_prunable"], abs=1)
+    assert weight.metrics["params_prunable_nonzero"] > 0.5 * weight.metrics["params_prunable"], "projector, head kept"
+    channel = runner.run(Prune(parent=simkd, method="channel_l1", sparsity=0.5, part="features.0"))
+    dense = runner.run(simkd).metrics
+    assert channel.metrics["params_student_total"] == pytest.approx(0.5 * dense["params_student_total"], rel=0.15)
+    assert runner.load(Prune(parent=simkd, method="channel_l1", sparsity=0.5, part="features.0"))(
+        torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_a_training_capped_at_max_steps_records_its_speed_and_memory(runner):
+    capped = Train(model=Model("cifar_resnet20", width=0.25), data=DATA, optim=TrainConfig(
+        epochs=2, lr=0.05, batch_size=16, max_steps=3), seed=2)
+    run = runner.run(capped)
+    assert run.history()["steps"].tolist() == [3, 3] and run.history()["images"].tolist() == [48, 48]
+    assert run.metrics["seconds_per_step"] > 0 and run.meta["peak_rss_mib"] > 50

@@ -47,20 +47,20 @@ def real_specs() -> dict:
 
 # Regenerate only on purpose: a change here means every cached run of that kind is recomputed.
 PINNED = {
-    "park teacher": "train-cifar_vgg19-94ee545355dad69a",
-    "park 59% teacher": "train-cifar_vgg19-975691e5da2bc188",
-    "park VGG11 alone": "train-cifar_vgg11-4667a17e8a71cec3",
-    "park VGG11 from 79%": "train-cifar_vgg11-930e016f314f209d",
-    "kieu all layers": "train-resnet50-d115b4c9db2dee10",
-    "kieu head only": "train-resnet50-ca010b5d8081ebd8",
-    "kieu SqueezeNet distilled": "train-squeezenet1_0-18b15bee21b84624",
-    "kieu pruning L1 layer 4": "train-resnet50-c0e2da5cdd3d15d7",
-    "malihi teacher": "train-resnet101-3920ea442a0c35d7",
-    "malihi SimKD student": "train-resnet50-e63d4468c1dc63df",
-    "malihi channel 50%": "train-resnet50-09b44bbdb8cf10f0",
-    "fontana DG2PF 95%": "dg2pf-dg2pf_resnet18-36ef970bc851689f",
-    "fontana GMP": "train-dg2pf_resnet18-09f696bf0921f971",
-    "fontana alpha 0": "dg2pf-dg2pf_vgg16_bn-d8ecca38b6c02c78",
+    "park teacher": "train-cifar_vgg19-aab7b5627c063c20",
+    "park 59% teacher": "train-cifar_vgg19-37a09ffc0b95ca4c",
+    "park VGG11 alone": "train-cifar_vgg11-91361d0f90fcf61b",
+    "park VGG11 from 79%": "train-cifar_vgg11-87e5321a7fee8ea3",
+    "kieu all layers": "train-resnet50-c19d2481d8f84672",
+    "kieu head only": "train-resnet50-5b2d23ea0f6e35f8",
+    "kieu SqueezeNet distilled": "train-squeezenet1_0-dc1ded7b6353647f",
+    "kieu pruning L1 layer 4": "train-resnet50-02426b66d24dcc18",
+    "malihi teacher": "train-resnet101-37d51119cef138ae",
+    "malihi SimKD student": "train-resnet50-bf1b5c11d45171dd",
+    "malihi channel 50%": "train-resnet50-71efd5b4a6c379b4",
+    "fontana DG2PF 95%": "dg2pf-dg2pf_resnet18-64e909ed330eb6ee",
+    "fontana GMP": "train-dg2pf_resnet18-0f1c37b96a7916e0",
+    "fontana alpha 0": "dg2pf-dg2pf_vgg16_bn-002b74332934dcdf",
 }
 
 
