@@ -13,7 +13,8 @@ LAYERS = [
     {"stages"},                                                                            # what each stage computes
     {"runner"},                                                                            # runs specs on a device
     {"profiles", "report", "plots"},                                                       # configs and results out
-    {"papers", "papers.park2022", "papers.kieu_sood", "papers.malihi2024", "papers.fontana2024"},
+    {"papers"} | {f"papers.{p}{suffix}" for p in ("park2022", "kieu_sood", "malihi2024", "fontana2024", "synthesis")
+                  for suffix in ("", "_claims", "_plots")},
     {"costs", "reproduce", "cluster", "standins"},                                         # tools
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
