@@ -8,7 +8,7 @@ LAYERS = [
     {"files", "device", "formats", "batches", "architectures", "stats"},               # foundations
     {"models"},
     {"data", "train", "prune", "distill"},                                                 # data, training, methods
-    {"fingerprint", "obtain", "last_layer", "metrics", "students", "synflow", "dg2pf", "quantize", "claims"},
+    {"fingerprint", "obtain", "last_layer", "metrics", "students", "synflow", "dg2pf", "quantize", "claims", "deploy"},
     {"specs", "runs"},                                                                     # run specs and their cache
     {"stages"},                                                                            # what each stage computes
     {"runner"},                                                                            # runs specs on a device
