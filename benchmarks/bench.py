@@ -150,6 +150,53 @@ def bench_training() -> list[dict]:
     return rows
 
 
+# The cpu profile's real models (name, width, channels, batch size), timed on Fashion-MNIST-shaped 28 px batches.
+CPU_MODELS = [("cifar_vgg19", 0.125, 64), ("cifar_vgg11", 0.125, 64), ("dg2pf_resnet18", 0.25, 128),
+              ("cifar_resnet8x4", 0.5, 128), ("cifar_resnet20", 0.5, 128), ("squeezenet1_0", 1.0, 64)]
+
+
+def fashion_like(n: int, batch: int, size: int = 28) -> data.TensorLoader:
+    g = torch.Generator().manual_seed(2)
+    split = data.TensorSplit(torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g),
+                             torch.randint(0, 10, (n,), generator=g))
+    return data.TensorLoader(split, data.info("fashion_mnist"), batch, train=True, seed=0)
+
+
+def fit_images_per_second(make, loader, cfg, channels_last: bool) -> float:
+    """images/s of one fit() epoch; channels_last=True is the previous fit() (it forced channels_last on CPU)."""
+    old = os.environ.get("KDLIB_CHANNELS_LAST")
+    os.environ["KDLIB_CHANNELS_LAST"] = "1" if channels_last else "0"
+    try:
+        return len(loader) * loader.batch_size / fit_time(make(), loader, cfg)
+    finally:
+        os.environ.pop("KDLIB_CHANNELS_LAST") if old is None else os.environ.__setitem__("KDLIB_CHANNELS_LAST", old)
+
+
+def bench_cpu_profile_throughput() -> list[dict]:
+    """fit() now (contiguous on CPU) against the previous fit() (channels_last forced on CPU) and against a plain
+    contiguous loop, on the cpu profile's real models: images/s, alternating, median."""
+    rows, totals = [], {"new": 0.0, "old": 0.0}
+    repeats = 1 if QUICK else 3
+    for name, width, batch in CPU_MODELS[:2] if QUICK else CPU_MODELS:
+        loader = fashion_like(batch * (4 if QUICK else 12), batch)
+        cfg = train.TrainConfig(epochs=1, lr=0.05, schedule="constant", batch_size=batch)
+        make = lambda: models.build(name, 10, in_channels=1, width=width)
+        new, old = alternate(lambda: fit_images_per_second(make, loader, cfg, False),
+                             lambda: fit_images_per_second(make, loader, cfg, True), repeats)
+        bare = len(loader) * batch / statistics.median(bare_loop(make(), loader, cfg) for _ in range(repeats))
+        totals["new"] += 1 / new
+        totals["old"] += 1 / old
+        rows.append(row("10. cpu profile training", f"{name} (width {width}), 1x28x28, batch {batch}: images/s, fit() now "
+                        f"vs the previous fit()", new, old, new / old, ">= 1.0x; never below a plain loop",
+                        new >= 0.95 * bare, f"plain contiguous loop {bare:.0f} images/s (fit/loop {new / bare:.2f}x)"))
+    ratio = totals["old"] / totals["new"]  # equal images per model: harmonic throughput
+    rows.append(row("10. cpu profile training", "all models above, equal images each: total throughput now vs before",
+                    ratio, 1.0, ratio, ">= 1.5x", ratio >= 1.5,
+                    f"{device.cpu_model()}, {torch.get_num_threads()} threads; channels_last is kept for CUDA, and on CPU "
+                    "only with KDLIB_CHANNELS_LAST=1"))
+    return rows
+
+
 # ---------------------------------------------------------------- 4. channel pruning latency
 def bench_channel_pruning() -> list[dict]:
     rows = []
@@ -279,7 +326,55 @@ def bench_gpu_hours() -> list[dict]:
     return rows
 
 
-SECTIONS = {1: bench_data, 2: bench_training, 4: bench_channel_pruning, 5: bench_int8, 6: None, 8: bench_gpu_hours}
+# Each paper's main training at the paper profile: (paper, model, classes, image size, batch).
+GPU_MODELS = [("park2022", "cifar_vgg19", 100, 32, 128), ("kieu_sood", "resnet50", 525, 224, 64),
+              ("fontana2024", "dg2pf_resnet18", 10, 32, 128), ("malihi2024", "resnet101", 100, 32, 64)]
+
+
+def bench_gpu() -> list[dict]:
+    """On CUDA: images/s of fit() (data on the device, bf16 autocast, channels_last) against a plain loop fed by a
+    torchvision DataLoader with pinned memory, for each paper's main training. Skipped without a GPU."""
+    if not torch.cuda.is_available():
+        return [row("9. GPU training", "each paper's main training on CUDA vs a plain DataLoader loop", float("nan"),
+                    float("nan"), float("nan"), ">= 1.0x", None, "skipped: no GPU on this machine")]
+    cuda, rows = torch.device("cuda"), []
+    for paper, name, classes, size, batch in GPU_MODELS:
+        g = torch.Generator().manual_seed(0)
+        split = data.TensorSplit(torch.randint(0, 256, (batch * 20, 3, size, size), dtype=torch.uint8, generator=g),
+                                 torch.randint(0, classes, (batch * 20,), generator=g))
+        info = data.Info(classes, 3, size, (0.5,) * 3, (0.25,) * 3, "x", "x")
+        on_device = data.TensorLoader(split, info, batch, train=True, device=cuda, seed=0)
+        cfg = train.TrainConfig(epochs=1, lr=0.01, schedule="constant", batch_size=batch)
+        ours = len(on_device) * batch / fit_time_on(models.build(name, classes), on_device, cfg, cuda)
+        tv = torch.utils.data.TensorDataset(split.x.float().div(255), split.y)
+        plain = torch.utils.data.DataLoader(tv, batch_size=batch, shuffle=True, pin_memory=True, num_workers=4)
+        base = len(plain) * batch / plain_gpu_loop(models.build(name, classes).to(cuda), plain, cuda)
+        rows.append(row("9. GPU training", f"{paper}: {name} at {size} px, batch {batch}: images/s", ours, base,
+                        ours / base, ">= 1.0x", ours >= base, "bf16 autocast + channels_last vs fp32 DataLoader loop"))
+    return rows
+
+
+def fit_time_on(model, loader, cfg, dev) -> float:
+    t0 = time.perf_counter()
+    train.fit(model, loader, None, config=cfg, device=dev, progress=False)
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def plain_gpu_loop(model, loader, dev) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    t0 = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+SECTIONS = {1: bench_data, 2: bench_training, 10: bench_cpu_profile_throughput, 4: bench_channel_pruning, 5: bench_int8,
+            6: None, 8: bench_gpu_hours, 9: bench_gpu}
 
 
 def write_results(rows: list[dict], seconds: float, out: Path) -> Path:
@@ -314,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     global QUICK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", help="comma-separated section numbers: 1, 2 (2-3), 4, 5, 6 (6-7), 8")
+    parser.add_argument("--only", help="comma-separated section numbers: 1, 2 (2-3), 4, 5, 6 (6-7), 8, 9 (GPU), 10 (cpu profile training)")
     parser.add_argument("--cold-cpu", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"), help="folder for RESULTS.md and results.json")
     args = parser.parse_args(argv)

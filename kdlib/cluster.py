@@ -79,6 +79,17 @@ def run_config(spec: specs.Spec, runs_dir: str, device: str = "auto") -> str:
     return kdrunner.Runner(device, progress=False).run(spec).id
 
 
+def check_private(folder: Path) -> None:
+    """submitit pickles each job's payload into the runs folder and the job unpickles it: whoever can write there can
+    run code as you. Refuse a runs folder (or its cluster/ subfolder) that others may write to."""
+    import stat
+    for path in (folder, folder / "cluster"):
+        if path.exists() and path.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise PermissionError(f"{path} is writable by other users, and submitit job payloads (pickles, run as "
+                                  f"code by the jobs) are stored there: run `chmod go-w {path}` or set KDLIB_RUNS "
+                                  f"to a folder only you can write")
+
+
 def executor(folder: str | Path, cluster: str | None = None, *, partition: str | None = None, gpus: int = 1,
              cpus: int = 8, time_min: int = 720, parallel: int = 16, mem_gb: int = 32, **slurm):
     """A submitit AutoExecutor: SLURM when available (or cluster='slurm'), else 'local' or 'debug'."""
@@ -171,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for group in levels(collect(args.notebook, args.profile, params)):
             print("\n".join(run_key(c) for c in group), "\n")
         return 0
+    check_private(runs.runs_root())
     ex = executor(runs.runs_root() / "cluster" / "logs", args.cluster, partition=args.partition, gpus=args.gpus,
                   cpus=args.cpus, time_min=args.time, parallel=args.parallel, mem_gb=args.mem_gb)
     failures = scale_out(args.notebook, args.profile, ex, device=args.device, params=params,

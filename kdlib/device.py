@@ -69,3 +69,33 @@ def is_channels_last(model: nn.Module) -> bool:
     """Whether the model's conv weights are in channels_last; inputs are best given alike."""
     return any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
                for p in model.parameters())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo), e.g. "AMD EPYC" or "Intel(R) Xeon(R) Platinum 8375C CPU"."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+_PROBE: list[float] = []
+
+
+def speed_probe(seconds: float = 0.5) -> float:
+    """This machine's fp32 matrix-multiply speed in GFLOP/s with the current threads (measured once per process):
+    a one-number scale for comparing wall times across machines."""
+    if not _PROBE:
+        import time
+        a, b = torch.randn(512, 512), torch.randn(512, 512)
+        a @ b  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ b
+            n += 1
+        _PROBE.append(2 * 512 ** 3 * n / (time.perf_counter() - t0) / 1e9)
+    return _PROBE[0]

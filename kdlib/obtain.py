@@ -119,18 +119,15 @@ def download_verified(url: str, dest: Path, md5: str | None, sha256: str | None,
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
-    parser = argparse.ArgumentParser(prog="python -m kdlib.obtain", description="Datasets of kdlib.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for command, text in (("obtain", "find the dataset, or install/download it (Fashion-MNIST)"),
-                          ("fingerprint", "print what identifies the dataset's files and labels")):
-        sub = commands.add_parser(command, help=text)
-        sub.add_argument("name", nargs="?", default="fashion_mnist", choices=list(data.DATASETS))
-        sub.add_argument("--root", help="look (and download) here first")
+    parser = argparse.ArgumentParser(prog="python -m kdlib.obtain",
+                                     description="Find a dataset, or install/download it (Fashion-MNIST).")
+    parser.add_argument("name", nargs="?", default="fashion_mnist", choices=list(data.DATASETS))
+    parser.add_argument("--root", help="look (and download) here first")
+    parser.add_argument("--fingerprint", action="store_true", help="print what identifies its files and labels")
     args = parser.parse_args(argv)
     try:
-        if args.command == "obtain":
-            obtain(args.name, args.root)
-        else:
+        obtain(args.name, args.root)
+        if args.fingerprint:
             print(json.dumps(fingerprint(args.name, args.root), indent=1))
     except DatasetNotFound as e:
         print(e, file=sys.stderr)
@@ -139,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
-
 
 
 if __name__ == "__main__":

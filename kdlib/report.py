@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import __version__, claims, files
+from . import __version__, claims, device, files
 
 ROOT = Path(__file__).resolve().parent.parent
 VERDICTS = claims.VERDICTS
@@ -90,16 +90,22 @@ def save_coverage(items: list[Item], profile: str, paper: str) -> pd.DataFrame:
     return save_table(pd.DataFrame(rows), profile, paper, "coverage")
 
 
-def machine() -> dict:
-    """What ran: host, CPU threads, torch and kdlib versions, git commit."""
+def _git(*args: str) -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "kdlib": __version__,
-            "commit": commit or "unknown", "cuda": torch.cuda.is_available()}
+        return ""
+
+
+def machine() -> dict:
+    """What ran: CPU model and threads, a fp32 speed probe, torch build, kdlib version, git commit and whether the
+    working tree had uncommitted changes (outputs under figures/ and runs/ excepted)."""
+    dirty = [line for line in _git("status", "--porcelain").splitlines()
+             if not line[3:].startswith(("figures/", "runs/", "README.md", "notebooks/"))]
+    return {"machine": platform.machine(), "processor": device.cpu_model(), "threads": torch.get_num_threads(),
+            "gflops": device.speed_probe(), "torch": torch.__version__, "torch_cuda": torch.version.cuda or "none",
+            "kdlib": __version__, "commit": _git("rev-parse", "--short", "HEAD") or "unknown", "dirty": bool(dirty),
+            "cuda": torch.cuda.is_available()}
 
 
 def paper_vs_ours(paper: pd.DataFrame, ours: pd.DataFrame, on: list[str]) -> pd.DataFrame:

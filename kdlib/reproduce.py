@@ -1,30 +1,29 @@
-"""`make reproduce`: run the paper notebooks headlessly with papermill and write the reproduction report.
+"""`make reproduce`: run the notebooks headlessly with papermill and write the reproduction report.
 
 python -m kdlib.reproduce --profile cpu [--notebook park2022] [--device auto] [--params my.yaml] [--store-outputs]
 Executed copies go to runs/<profile>/notebooks/ (never over the sources); a failure names the notebook and cell,
-keeps what finished, and the next call resumes from the run cache.
+keeps what finished, and the next call resumes from the run cache. The terminal shows every finished training and an
+ETA from this machine's own timings (or the reference run's, scaled by a speed probe).
 """
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from . import files, papers, profiles, report, runs
+from . import device, files, papers, profiles, publish, report, runs
+from . import params as kdparams
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {p: papers.get(p).NOTEBOOK for p in papers.ORDER}  # paper id -> notebook, in the order they run
 TITLES = {p: papers.get(p).TITLE for p in papers.ORDER}
-
-
-def minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+PRETRAINED = ["resnet50", "resnet18", "mobilenet_v2"]  # torchvision ImageNet weights the paper profiles load
+minutes = publish.minutes
 
 
 def notebook_parameters(paper: str) -> list[str]:
@@ -33,14 +32,12 @@ def notebook_parameters(paper: str) -> list[str]:
     return list(pm.inspect_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper])))
 
 
-def read_params(path: str | Path | None, papers: list[str]) -> dict[str, dict]:
-    """A params file (YAML/JSON) {paper: {parameter: value}} checked against each notebook's parameters."""
+def read_params(path: str | Path | None, papers_: list[str]) -> dict[str, dict]:
+    """A params file (YAML/JSON) {paper: {parameter: value}} of plain values (kdlib.params), checked against each
+    notebook's parameters."""
     if path is None:
         return {}
-    import yaml
-    params = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping {{paper: {{parameter: value}}}}, got {type(params).__name__}")
+    params = kdparams.load(path)
     for paper, values in params.items():
         if paper not in NOTEBOOKS:
             raise ValueError(f"{path}: unknown paper {paper!r}; valid: {', '.join(NOTEBOOKS)}")
@@ -51,24 +48,39 @@ def read_params(path: str | Path | None, papers: list[str]) -> dict[str, dict]:
             if name not in valid:
                 raise ValueError(f"{path}: {paper} has no notebook parameter {name!r}; valid: {', '.join(valid)} "
                                  f"(profile and device are command-line options)")
-    return {p: v for p, v in params.items() if p in papers}
+            kdparams.check_literal(f"{paper}.{name}", values[name])
+    return {p: v for p, v in params.items() if p in papers_}
 
 
-def run_notebook(paper: str, profile: str, device: str, params: dict | None = None) -> float:
+def _kernel_manager():
+    """Kernels over IPC sockets (local, no "running over TCP without encryption" warning)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+    return IPCKernelManager
+
+
+def run_notebook(paper: str, profile: str, device_: str, params: dict | None = None) -> float:
     """Execute one notebook with papermill; returns its wall time in seconds."""
     import papermill as pm
     out = runs.runs_root() / profile / "notebooks" / NOTEBOOKS[paper]
     out.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {**(params or {}), "profile": profile, "device": device_}
+    for name, value in parameters.items():
+        kdparams.check_literal(name, value)
     t0 = time.perf_counter()
-    pm.execute_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper]), str(out),
-                        parameters={**(params or {}), "profile": profile, "device": device},
-                        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+    pm.execute_notebook(str(ROOT / "notebooks" / NOTEBOOKS[paper]), str(out), parameters=parameters,
+                        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+                        kernel_manager_class=_kernel_manager())
     return time.perf_counter() - t0
 
 
 def failed_cell(error) -> str:
     return f"cell {getattr(error, 'exec_count', '?')}: {getattr(error, 'ename', type(error).__name__)}: " \
-           f"{str(getattr(error, 'evalue', error))[:300]}"
+           f"{getattr(error, 'evalue', error)}"
 
 
 def store_outputs(paper: str, profile: str) -> None:
@@ -83,84 +95,6 @@ def store_outputs(paper: str, profile: str) -> None:
         if cell.cell_type == "code" and done is not None:
             cell.outputs, cell.execution_count = done.outputs, done.execution_count
     files.atomic_write(src_path, lambda tmp: nbformat.write(source, str(tmp)))
-
-
-def claims_summary(profile: str) -> pd.DataFrame:
-    rows = []
-    for paper in NOTEBOOKS:
-        path = report.figures_root() / profile / paper / "claims.csv"
-        counts = pd.read_csv(path).verdict.value_counts().to_dict() if path.exists() else {}
-        rows.append({"paper": TITLES[paper], **{v: counts.get(v, 0) for v in report.VERDICTS}})
-    return pd.DataFrame(rows)
-
-
-def write_report(profile: str, timings: dict, total: float) -> Path:
-    """figures/<profile>/REPORT.md and a self-contained REPORT.html: summary, machine, every table, figure, claim."""
-    folder = report.figures_root() / profile
-    folder.mkdir(parents=True, exist_ok=True)
-    m = report.machine()
-    md = [f"# Reproduction report: profile `{profile}`", "",
-          f"kdlib {m['kdlib']}, commit `{m['commit']}`, torch {m['torch']}, {m['processor']} with {m['threads']} threads"
-          f"{', CUDA' if m['cuda'] else ', no GPU'}. Wall time {minutes(total)} "
-          f"({', '.join(f'{p} {minutes(s)}' for p, s in timings.items())}).", "",
-          "## Claims, per paper", "", claims_summary(profile).to_markdown(index=False), ""]
-    html = [f"<h1>Reproduction report: profile {profile}</h1>", f"<p>{md[2]}</p>", "<h2>Claims, per paper</h2>",
-            claims_summary(profile).to_html(index=False)]
-    for paper in NOTEBOOKS:
-        sub = folder / paper
-        if not sub.exists():
-            continue
-        md += [f"## {TITLES[paper]}", ""]
-        html.append(f"<h2>{TITLES[paper]}</h2>")
-        for csv in sorted(sub.glob("*.csv"), key=lambda p: (p.stem != "claims", p.stem)):
-            df = pd.read_csv(csv)
-            shown = df.head(60)
-            md += [f"### {csv.stem}", "", shown.to_markdown(index=False, floatfmt=".4g"),
-                   f"({len(df)} rows; full table: `{paper}/{csv.name}`)" if len(df) > 60 else "", ""]
-            html += [f"<h3>{csv.stem}</h3>", shown.to_html(index=False, float_format=lambda v: f"{v:.4g}")]
-        for png in sorted(sub.glob("*.png")):
-            md += [f"![{png.stem}]({paper}/{png.name})", ""]
-            data = base64.b64encode(png.read_bytes()).decode()
-            html.append(f'<h3>{png.stem}</h3><img src="data:image/png;base64,{data}" style="max-width:100%">')
-    files.write_text(folder / "REPORT.md", "\n".join(md))
-    files.write_text(folder / "REPORT.html", "<html><meta charset='utf-8'><body>" + "\n".join(html) + "</body></html>")
-    files.write_text(folder / "timings.json", json.dumps({"total_seconds": total, "notebooks": timings}, indent=1))
-    if profile == "cpu" and report.figures_root() == ROOT / "figures":
-        update_readme(md[2], claims_summary(profile))
-    return folder / "REPORT.md"
-
-
-def update_readme(provenance: str, summary: pd.DataFrame) -> None:
-    """Replace the README's generated summary (between its markers) with this run's claim counts."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- summary:start -->", "<!-- summary:end -->"
-    if start not in text or end not in text:
-        return
-    body = f"{start}\nClaims by verdict, computed by `make reproduce` ({provenance}):\n\n{summary.to_markdown(index=False)}\n{end}"
-    files.write_text(readme, text[:text.index(start)] + body + text[text.index(end) + len(end):])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu", choices=profiles.PROFILES)
-    parser.add_argument("--notebook", action="append", choices=list(NOTEBOOKS), help="run only these (repeatable)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--params", help="YAML file {paper: {notebook parameter: value}}, e.g. overrides")
-    parser.add_argument("--store-outputs", action="store_true", help="copy the outputs into the source notebooks")
-    args = parser.parse_args(argv)
-    saved_profile = os.environ.get("KDLIB_PROFILE")
-    os.environ["KDLIB_PROFILE"] = args.profile  # kernels inherit it: the --profile given here is the one that runs
-    try:
-        return _run(args)
-    finally:
-        if saved_profile is None:
-            os.environ.pop("KDLIB_PROFILE", None)
-        else:
-            os.environ["KDLIB_PROFILE"] = saved_profile
-
-
-PRETRAINED = ["resnet50", "resnet18", "mobilenet_v2"]  # torchvision ImageNet weights the paper profiles load
 
 
 def prepare_dryrun() -> Path:
@@ -178,39 +112,141 @@ def prepare_dryrun() -> Path:
     return root
 
 
-def _run(args) -> int:
-    papers = args.notebook or list(NOTEBOOKS)
+# ---------------------------------------------------------------- timings and the ETA
+def _read_json(path: Path) -> dict:
     try:
-        params = read_params(args.params, papers)
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, truncated or damaged: no timings, never an error
+        return {}
+
+
+def local_timings_path(profile: str) -> Path:
+    return runs.runs_root() / profile / f"timings-{socket.gethostname()}.json"
+
+
+def eta(profile: str, remaining: list[str]) -> str:
+    """Seconds left for `remaining` notebooks: this machine's last timings, else the reference run's scaled by the
+    ratio of the speed probes; '' when neither exists."""
+    mine = _read_json(local_timings_path(profile)).get("notebooks", {})
+    if all(p in mine for p in remaining):
+        return f"about {minutes(sum(mine[p] for p in remaining))} left (this machine's last run)"
+    ref = _read_json(report.figures_root() / profile / "timings.json")
+    times, probe = ref.get("notebooks", {}), ref.get("gflops")
+    if probe and all(p in times for p in remaining):
+        scale = probe / device.speed_probe()
+        return (f"about {minutes(scale * sum(times[p] for p in remaining))} left (reference run x {scale:.2f}, "
+                f"from this machine's speed probe)")
+    return ""
+
+
+def runlog(profile: str, paper: str, fresh: bool = False) -> Path:
+    """The JSON-lines log of the runs `paper`'s notebook used at `profile` (see runner._log_run)."""
+    path = runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        path.write_text("")
+    return path
+
+
+def write_runs_table(profile: str) -> Path:
+    """figures/<profile>/runs.csv: every distinct run each notebook used, with its measured seconds per step on this
+    machine and peak memory (the dry run's record of what the paper profile executes)."""
+    import pandas as pd
+    rows = []
+    for paper in NOTEBOOKS:
+        path = runlog(profile, paper)
+        for line in path.read_text().splitlines() if path.exists() else []:
+            row = json.loads(line)
+            rows.append({"notebook": paper, **{k: v for k, v in row.items() if k != "spec"}})
+    df = pd.DataFrame(rows).drop_duplicates(["notebook", "run"]) if rows else pd.DataFrame()
+    return report.save_table(df, profile, "", "runs") if rows else Path()
+
+
+class Progress:
+    """Echo the runner's one-line announcements ($KDLIB_PROGRESS) to the terminal while a notebook runs."""
+
+    def __init__(self, path: Path):
+        self.path, self.stop = path, threading.Event()
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+        os.environ["KDLIB_PROGRESS"] = str(self.path)
+        self.thread = threading.Thread(target=self._tail, daemon=True)
+        self.thread.start()
+        return self
+
+    def _tail(self):
+        with open(self.path) as f:
+            while not self.stop.wait(1.0):
+                for line in f.readlines():
+                    print(f"      {line.rstrip()}", flush=True)
+            for line in f.readlines():
+                print(f"      {line.rstrip()}", flush=True)
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        os.environ.pop("KDLIB_PROGRESS", None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=profiles.PROFILES)
+    parser.add_argument("--notebook", action="append", choices=list(NOTEBOOKS), help="run only these (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--params", help="YAML file {paper: {notebook parameter: value}}, e.g. overrides")
+    parser.add_argument("--store-outputs", action="store_true", help="copy the outputs into the source notebooks")
+    args = parser.parse_args(argv)
+    saved = {k: os.environ.get(k) for k in ("KDLIB_PROFILE", "TQDM_DISABLE", "KDLIB_DATA", "TORCH_HOME")}
+    os.environ["KDLIB_PROFILE"] = args.profile  # kernels inherit it: the --profile given here is the one that runs
+    os.environ["TQDM_DISABLE"] = "1"  # no progress widgets in saved notebooks; the terminal gets our own lines
+    try:
+        return _run(args)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _run(args) -> int:
+    todo = args.notebook or list(NOTEBOOKS)
+    try:
+        params = read_params(args.params, todo)
     except (OSError, ValueError) as error:
         print(f"bad --params: {error}", file=sys.stderr)
         return 2
     if args.profile == "dryrun":
         prepare_dryrun()
-    previous = json.loads((report.figures_root() / args.profile / "timings.json").read_text()).get("notebooks", {}) \
-        if (report.figures_root() / args.profile / "timings.json").exists() else {}
+    print(f"profile {args.profile} on {device.cpu_model()}, {device.cpu_threads()} threads, "
+          f"{device.speed_probe():.0f} GFLOP/s fp32 probe; runs in {runs.runs_root()}", flush=True)
     timings, start = {}, time.perf_counter()
-    for i, paper in enumerate(papers, 1):
-        elapsed = time.perf_counter() - start
-        left = sum(previous.get(p, 0) for p in papers[i - 1:])
-        print(f"[{i}/{len(papers)}] {paper} (profile {args.profile}); elapsed {minutes(elapsed)}"
-              + (f", about {minutes(left)} left by the previous run" if left else ""), flush=True)
+    for i, paper in enumerate(todo, 1):
+        left = eta(args.profile, todo[i - 1:])
+        print(f"[{i}/{len(todo)}] {paper}; elapsed {minutes(time.perf_counter() - start)}"
+              + (f", {left}" if left else ""), flush=True)
+        os.environ["KDLIB_RUNLOG"] = str(runlog(args.profile, paper, fresh=True))
         try:
-            timings[paper] = run_notebook(paper, args.profile, args.device, params.get(paper))
+            with Progress(runs.runs_root() / args.profile / "progress.log"):
+                timings[paper] = run_notebook(paper, args.profile, args.device, params.get(paper))
         except Exception as error:  # papermill's execution error carries the cell
             print(f"FAILED: notebook {NOTEBOOKS[paper]}, {failed_cell(error)}\n"
-                  f"Finished runs are cached; rerun to resume. Executed copy: runs/{args.profile}/notebooks/",
-                  file=sys.stderr)
+                  f"Finished runs are cached; rerun to resume. Executed copy: "
+                  f"{runs.runs_root() / args.profile / 'notebooks' / NOTEBOOKS[paper]}", file=sys.stderr)
             return 1
-        print(f"      done in {minutes(timings[paper])}", flush=True)
+        print(f"      {paper} done in {minutes(timings[paper])}", flush=True)
         if args.store_outputs:
             store_outputs(paper, args.profile)
+    os.environ.pop("KDLIB_RUNLOG", None)
     total = time.perf_counter() - start
+    write_runs_table(args.profile)
+    local = _read_json(local_timings_path(args.profile)).get("notebooks", {})
+    files.write_text(local_timings_path(args.profile), json.dumps({"notebooks": {**local, **timings}}, indent=1))
     if args.notebook:  # a partial run: the report's total is the sum of every notebook's latest time
-        timings = {**previous, **timings}
+        reference = _read_json(report.figures_root() / args.profile / "timings.json").get("notebooks", {})
+        timings = {**reference, **timings}
         total = sum(timings.values())
-    path = write_report(args.profile, timings, total)
-    print(f"total wall time {minutes(total)}; report: {path}")
+    path = publish.write(args.profile, timings, total)
+    print(f"total wall time {minutes(total)}; report: {path} and {path.parent / 'report' / 'index.html'}")
     return 0
 
 

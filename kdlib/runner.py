@@ -125,14 +125,19 @@ class Runner:
         run = runs.cached(spec, compute, root=self.root)
         if computed:
             self._announce(spec, run, time.perf_counter() - started)
+        _log_run(spec, run, bool(computed))
         return run
 
     def _announce(self, spec: specs.Spec, run: runs.Run, seconds: float) -> None:
-        """One line per finished computation on stderr (the terminal of `make reproduce` shows it)."""
+        """One line per finished computation, on stderr and appended to $KDLIB_PROGRESS (which `make reproduce`
+        shows in the terminal while the notebook runs)."""
         top1 = run.metrics.get("test_top1")
         acc = f", test top-1 {100 * top1:.2f}%" if isinstance(top1, float) else ""
-        print(f"[kdlib] {spec.stage} {specs.model_name(spec)} done in {seconds:.1f} s{acc} ({run.id})",
-              file=sys.stderr, flush=True)
+        line = f"{spec.stage} {specs.model_name(spec)}: {seconds:.1f} s{acc}"
+        print(f"[kdlib] {line} ({run.id})", file=sys.stderr, flush=True)
+        if os.environ.get("KDLIB_PROGRESS"):
+            with open(os.environ["KDLIB_PROGRESS"], "a") as f:
+                f.write(line + "\n")
 
     def results(self, cells: dict, keys: list[str]) -> pd.DataFrame:
         """Run (or load) every spec of `cells` {key tuple: spec}; one tidy row per run: keys, metrics, run id."""
@@ -145,6 +150,19 @@ class Runner:
             rows.append({**dict(zip(keys, key)), **{k: v for k, v in r.metrics.items() if not isinstance(v, (dict, list))},
                          "run": r.id})
         return pd.DataFrame(rows)
+
+
+def _log_run(spec: specs.Spec, run: runs.Run, computed: bool) -> None:
+    """Append every run a notebook used to $KDLIB_RUNLOG (JSON lines): what a profile really executes, with each
+    run's seconds per step and peak memory (`make reproduce` writes figures/<profile>/runs.csv from it)."""
+    target = os.environ.get("KDLIB_RUNLOG")
+    if not target:
+        return
+    row = {"run": run.id, "stage": spec.stage, "model": specs.model_name(spec), "computed": computed,
+           "seconds_per_step": run.metrics.get("seconds_per_step"), "peak_rss_mib": run.meta.get("peak_rss_mib"),
+           "wall_seconds": run.meta.get("wall_seconds"), "spec": specs.to_dict(spec)}
+    with open(target, "a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 class PeakMemory:

@@ -100,3 +100,14 @@ def test_scale_out_a_notebook_then_execute_it_from_the_cache(tmp_path, monkeypat
     assert cluster.scale_out("fontana2024", "smoke", local_executor(tmp_path), device="cpu") == []
     assert executed and (tmp_path / "figures" / "smoke" / "fontana2024" / "claims.csv").exists()
     assert cluster.collect("fontana2024", "smoke") == []
+
+
+def test_a_runs_folder_others_can_write_is_refused(tmp_path):
+    folder = tmp_path / "runs"
+    (folder / "cluster").mkdir(parents=True)
+    folder.chmod(0o777)
+    with pytest.raises(PermissionError, match="writable by other users.*chmod go-w"):
+        cluster.check_private(folder)
+    folder.chmod(0o755)
+    (folder / "cluster").chmod(0o700)
+    cluster.check_private(folder)

@@ -383,7 +383,7 @@ def test_obtain_deletes_a_download_with_the_wrong_checksum(nowhere, served, monk
         obtain.obtain("fashion_mnist", nowhere / "mine")
     folder = nowhere / "mine" / "fashion-mnist"
     assert not (folder / "t10k-images-idx3-ubyte.gz").exists() and not list(folder.glob("*.part"))
-    assert obtain.main(["obtain", "fashion_mnist", "--root", str(nowhere / "mine")]) == 1
+    assert obtain.main(["fashion_mnist", "--root", str(nowhere / "mine")]) == 1
 
 
 def test_obtain_uses_apt_when_it_can(nowhere, monkeypatch):
@@ -407,7 +407,7 @@ def test_obtain_with_nothing_working_prints_the_whole_story(nowhere, monkeypatch
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setattr(obtain, "FASHION_MNIST_URL", f"http://127.0.0.1:{port}/")
-    assert obtain.main(["obtain", "fashion_mnist", "--root", str(nowhere / "mine")]) == 2
+    assert obtain.main(["fashion_mnist", "--root", str(nowhere / "mine")]) == 2
     err = capsys.readouterr().err
     for place in (nowhere / "mine", nowhere / "raw", nowhere / "system"):
         assert str(place / "fashion-mnist") in err

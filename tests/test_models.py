@@ -9,7 +9,7 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-# Published or independently derived counts (see ../shared/notes/reference-implementations.md).
+# Published or independently derived counts (SimKD and huyvnphan READMEs, torchvision, our own architecture arithmetic).
 PUBLISHED = [
     ("resnet50", 1000, 25_557_032),      # torchvision docs
     ("resnet50", 525, 24_583_757),       # Kieu & Sood, Table II (ResNet-50 with a 525-way head)

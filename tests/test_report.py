@@ -3,7 +3,6 @@ import os
 import time
 
 import pandas as pd
-import pytest
 
 from kdlib import claims, metrics, profiles, report
 

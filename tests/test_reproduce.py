@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kdlib import report, reproduce
+from kdlib import claims, reproduce
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,11 @@ def smoke_run():
 
 @pytest.mark.parametrize("paper", list(reproduce.NOTEBOOKS))
 def test_claims_tables_are_well_formed(smoke_run, paper):
-    claims = pd.read_csv(smoke_run / paper / "claims.csv")
-    assert list(claims.columns) == ["claim", "paper", "ours", "verdict", "note"]
-    assert len(claims) >= 4 and set(claims.verdict) <= set(report.VERDICTS)
+    table = pd.read_csv(smoke_run / paper / "claims.csv")
+    assert list(table.columns) == claims.COLUMNS
+    assert len(table) >= 4 and set(table.verdict) <= set(claims.VERDICTS)
+    coverage = pd.read_csv(smoke_run / paper / "coverage.csv")
+    assert set(coverage.status) <= {"regenerated", "not run at this profile", "quoted only"}
     assert (ROOT / "runs" / "smoke" / "notebooks" / reproduce.NOTEBOOKS[paper]).exists()
     assert any(smoke_run.joinpath(paper).glob("*.png")), "every notebook draws at least one figure"
 
@@ -37,7 +39,9 @@ def test_report_summarises_every_paper(smoke_run):
     text = (smoke_run / "REPORT.md").read_text()
     for title in reproduce.TITLES.values():
         assert title in text
-    assert "Wall time" in text and (smoke_run / "REPORT.html").stat().st_size > 10_000
+    assert "Wall time" in text and (smoke_run / "report" / "index.html").exists()
+    assert all((smoke_run / "report" / f"{paper}.html").stat().st_size > 10_000 for paper in reproduce.NOTEBOOKS)
+    assert (smoke_run / "runs.csv").exists()
 
 
 def test_failure_names_the_notebook_and_cell(monkeypatch, capsys):
@@ -49,3 +53,12 @@ def test_failure_names_the_notebook_and_cell(monkeypatch, capsys):
     assert reproduce.main(["--profile", "smoke", "--notebook", "park2022"]) == 1
     err = capsys.readouterr().err
     assert "park2022_prune_then_distill.ipynb" in err and "cell 7: ValueError: bad" in err
+
+
+def test_a_truncated_timings_file_only_loses_the_eta(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path))
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "timings.json").write_text('{"notebooks": {"park20')
+    assert reproduce.eta("smoke", ["park2022"]) == ""
+    (tmp_path / "smoke" / "timings.json").write_text('{"notebooks": {"park2022": 120}, "gflops": 50}')
+    assert "left (reference run x" in reproduce.eta("smoke", ["park2022"])

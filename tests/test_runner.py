@@ -104,3 +104,23 @@ def test_a_training_capped_at_max_steps_records_its_speed_and_memory(runner):
     run = runner.run(capped)
     assert run.history()["steps"].tolist() == [3, 3] and run.history()["images"].tolist() == [48, 48]
     assert run.metrics["seconds_per_step"] > 0 and run.meta["peak_rss_mib"] > 50
+
+
+def test_a_non_finite_run_fails_clearly_and_is_not_cached(runner, monkeypatch):
+    exploding = Train(model=Model("cifar_resnet20", width=0.25), data=DATA, seed=5,
+                      optim=TrainConfig(epochs=1, lr=1e38, batch_size=32, momentum=0.0))
+    with pytest.raises(FloatingPointError):
+        runner.run(exploding)
+    assert not runs.is_finished(exploding)
+    real_fit = stages.train.fit
+
+    def fit_then_nan(model, *args, **kwargs):  # the last step leaves a NaN weight behind
+        out = real_fit(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[0] = float("nan")
+        return out
+    monkeypatch.setattr(stages.train, "fit", fit_then_nan)
+    spec = Train(model=Model("cifar_resnet20", width=0.25), data=DATA, optim=FAST, seed=6)
+    with pytest.raises(FloatingPointError, match="non-finite values"):
+        runner.run(spec)
+    assert not runs.is_finished(spec)

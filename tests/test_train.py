@@ -124,3 +124,21 @@ def test_cuda_path_chooses_bf16_autocast_and_channels_last(monkeypatch):
     x = device.batch_to(torch.zeros(4, 3, 8, 8), torch.device("cuda"))
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     assert device.batch_to(torch.zeros(4, 10), torch.device("cuda")).is_contiguous()  # features stay as they are
+
+
+def test_a_damaged_checkpoint_is_reported_and_the_training_restarts(tiny_data, tmp_path):
+    full_model, full = run(tiny_data)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_data, callbacks=[Interrupt()], checkpoint=tmp_path)
+    ckpt = tmp_path / "last.pt"
+    data_ = bytearray(ckpt.read_bytes())
+    data_[len(data_) // 2] ^= 0x10  # one flipped bit
+    ckpt.write_bytes(bytes(data_))
+    with pytest.warns(UserWarning, match="checksum does not match.*restarts from the beginning"):
+        model, resumed = run(tiny_data, checkpoint=tmp_path)
+    assert resumed.history["train_loss"].tolist() == full.history["train_loss"].tolist()
+    for junk in (b"", b"not a pickle at all"):
+        ckpt.write_bytes(junk)
+        (tmp_path / "last.sha256").write_text(__import__("hashlib").sha256(junk).hexdigest())
+        with pytest.warns(UserWarning, match="cannot be read"):
+            run(tiny_data, checkpoint=tmp_path)
