@@ -118,7 +118,8 @@ def write(profile: str, timings: dict, total: float) -> Path:
     md = [f"# Reproduction report: profile `{profile}`", "", line, "",
           "Verdicts: " + " ".join(f"**{k}**: {v}" for k, v in VERDICT_MEANING.items()), "",
           "## Claims, per paper", "", summary.to_markdown(index=False), "",
-          "The full report with every notebook's prose, tables and figures: `report/index.html`.", ""]
+          "The full report with every notebook's prose, tables and figures: `report/index.html`; the exact package "
+          "versions: `environment.txt`.", ""]
     index = [f"<h1>Reproduction report: profile {html.escape(profile)}</h1>", f"<p class='meta'>{html.escape(line)}</p>",
              "<h2>What the verdicts mean</h2><ul>" + "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>"
                                                             for k, v in VERDICT_MEANING.items()) + "</ul>",
@@ -134,6 +135,7 @@ def write(profile: str, timings: dict, total: float) -> Path:
     files.write_text(folder / "REPORT.md", "\n".join(md))
     files.write_text(site / "index.html", _page(f"Reproduction report: {profile}", "\n".join(index)))
     m = report.machine()
+    files.write_text(folder / "environment.txt", pip_freeze())
     files.write_text(folder / "timings.json", json.dumps({"total_seconds": total, "notebooks": timings, "cpu": m["processor"],
                                                           "threads": m["threads"], "gflops": m["gflops"]}, indent=1))
     if profile == "cpu" and report.figures_root() == report.ROOT / "figures":
@@ -156,6 +158,17 @@ def _paper_sections(profile: str, paper: str, md: list, index: list) -> tuple[li
         index += ["<h3>Coverage of the paper's tables and figures</h3>", cov.to_html(index=False)]
     md += [f"![{p.stem}]({paper}/{p.name})" for p in sorted(sub.glob("*.png"))] + [""]
     return md, index
+
+
+def pip_freeze() -> str:
+    """The exact package versions of this environment (`pip freeze`), kept beside the results."""
+    import subprocess
+    import sys
+    try:
+        return subprocess.run([sys.executable, "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True,
+                              text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"pip freeze failed: {e}\n"
 
 
 def update_readme(provenance_line: str, summary: pd.DataFrame) -> None:

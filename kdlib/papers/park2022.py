@@ -1,170 +1,339 @@
-"""Park & No 2022, "Prune Your Model Before Distill It" (ECCV): configuration, run plans, claims and cost.
+"""Park & No 2022, "Prune Your Model Before Distill It" (ECCV, arXiv:2109.14960): configuration, run plans,
+coverage and cost. Claims: `park2022_claims`; figures: `park2022_plots`.
 
 Prune the teacher by LR rewinding (Renda et al. 2020), then distil it (Hinton KD) into a student: a given one
-(VGG11), itself, or a sparsity-matched "ST" student built from the pruned teacher's nonzeros (Sec. 4).
+(VGG11, VGG16, MobileNetV2), itself (self-distillation), or a sparsity-matched "ST" student built from the pruned
+teacher's nonzeros (Sec. 4). Ours adds the equal-budget control of every pruned teacher: the unpruned teacher
+retrained by as many rewinding rounds at 0% sparsity ("dense 0.36" beside "0.36").
 """
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from .. import metrics, models, profiles, prune, report, specs, students
-from ..specs import KD, Prune, Train
+from .. import architectures, metrics, models, profiles, prune, report, specs, students
+from ..specs import KD, Init, Prune, Train
 
 ID = "park2022"
 TITLE = "Park & No 2022: Prune your model before distill it"
 NOTEBOOK = "park2022_prune_then_distill.ipynb"
 CITATION = "Park, J., No, A.: Prune Your Model Before Distill It. ECCV 2022. arXiv:2109.14960"
 
-NESTEROV = {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "schedule": "multistep", "batch_size": 128}
-PAPER = {
-    "cifar100": {  # Sec. 3.1 + reference code experiments/hyperparam/cifar100/*.json
-        "data": {"name": "cifar100", "val_fraction": 0.1, "train_per_class": None, "test_per_class": None},
-        "teachers": {"VGG19": {"name": "cifar_vgg19", "width": 1.0}, "VGG19DBL": {"name": "cifar_vgg19dbl", "width": 1.0}},
-        "pretrain": {**NESTEROV, "epochs": 200, "lr": 0.1, "weight_decay": 5e-4, "milestones": [60, 120, 160], "gamma": 0.2},
-        "rewind": {**NESTEROV, "epochs": 130, "lr": 0.1, "weight_decay": 2e-4, "milestones": [39, 84], "gamma": 0.1,
-                   "restore_best": False},                            # 0.65 x 200 epochs per round; last epoch kept
-        "kd_train": {**NESTEROV, "epochs": 200, "lr": 0.1, "weight_decay": 5e-4, "milestones": [60, 120, 160], "gamma": 0.2},
-        "kd": {"temperature": 10.0, "alpha": 0.95},                    # Sec. 3.1: alpha = 0.95, tau = 10
-        "teacher_seed": 1000, "rate": 0.2},                            # LR rewinding: 20% of the rest per round
-    "students": {"VGG11": {"name": "cifar_vgg11", "width": 1.0}, "VGG19-CL1": {"name": "cifar_vgg19cl1", "width": 1.0},
-                 "VGG19-CL2": {"name": "cifar_vgg19cl2", "width": 1.0}},           # Table 6 plans: appendix / reference code
-    "sparsities": [0.36, 0.59, 0.79], "fig3_sparsities": [0.2, 0.36, 0.59, 0.79, 0.87, 0.91], "seeds": [0, 1, 2],
-    "table6_conditions": ["-", "none", "0.36", "0.59", "0.79"]}   # Tables 1-6, Fig. 3; three runs, mean +- std
+# ---------------------------------------------------------------- the TinyImageNet VGG16 of the authors' code
+VGG16_TINY = "park2022_tinyimagenet_vgg16"
 
-SMALL = {"epochs": 5, "lr": 0.05, "schedule": "cosine", "milestones": [], "batch_size": 64}  # cpu: short cosine schedules
+
+def tinyimagenet_vgg16(num_classes: int, in_channels: int = 3, width: float = 1.0) -> architectures.Net:
+    """models/tinyimagenet_vgg.py: VGG16-BN with five max-pools, flatten of the 2x2 map (64 px), then
+    2048 -> 1024 -> 1024 -> classes with ReLU and dropout; Linear init N(0, 0.01). Adaptive pooling to 2x2 keeps
+    64 px exact and lets other sizes (>= 32 px) run."""
+    base = architectures.vgg_cifar(architectures.VGG_PLANS["16"] + ["M"], num_classes, in_channels, width)
+    dim = 4 * architectures.scaled(512, width)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(dim, dim // 2), nn.ReLU(True), nn.Dropout(),
+                         nn.Linear(dim // 2, dim // 2), nn.ReLU(True), nn.Dropout(), nn.Linear(dim // 2, num_classes))
+    for m in head.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    for m in base.features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return architectures.Net(base.features, head)
+
+
+models.MODELS.setdefault(VGG16_TINY, tinyimagenet_vgg16)  # kdlib.models lacks it (reported to the lead)
+
+# ---------------------------------------------------------------- the paper profile
+NESTEROV = {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "schedule": "multistep", "batch_size": 128}
+VGG_TRAIN = {**NESTEROV, "epochs": 200, "lr": 0.1, "weight_decay": 5e-4, "milestones": [60, 120, 160], "gamma": 0.2}
+RESNET_PRE = {**NESTEROV, "epochs": 100, "lr": 0.01, "weight_decay": 1e-4, "milestones": [30, 60, 80], "gamma": 0.1}
+KD_PAPER = {"temperature": 10.0, "alpha": 0.95}                      # Sec. 3.1: alpha = 0.95 on the KD term, tau = 10
+DATA = {"val_fraction": 0.1, "val_per_class": None, "train_per_class": None, "test_per_class": None, "image_size": None}
+MAIN = ["-", "none", "0.36", "0.59", "0.79", "dense 0.36", "dense 0.59", "dense 0.79"]
+PAPER = {
+    "vgg": {"data": {"name": "cifar100", **DATA},
+            "models": {"VGG19": {"name": "cifar_vgg19", "width": 1.0}, "VGG19DBL": {"name": "cifar_vgg19dbl", "width": 1.0},
+                       "VGG11": {"name": "cifar_vgg11", "width": 1.0}, "VGG19-CL1": {"name": "cifar_vgg19cl1", "width": 1.0},
+                       "VGG19-CL2": {"name": "cifar_vgg19cl2", "width": 1.0}},
+            "pretrain": VGG_TRAIN,
+            "rewind": {**NESTEROV, "epochs": 130, "lr": 0.1, "weight_decay": 2e-4, "milestones": [39, 84], "gamma": 0.1,
+                       "restore_best": False},
+            "synflow_train": {**NESTEROV, "epochs": 130, "lr": 0.1, "weight_decay": 2e-4, "milestones": [39, 84],
+                              "gamma": 0.1, "restore_best": False},
+            "kd_train": VGG_TRAIN, "alone_train": VGG_TRAIN, "kd": KD_PAPER, "student_train": {}, "teacher_seed": 1000},
+    "resnet": {"data": {"name": "tinyimagenet", **DATA},
+               "models": {"ResNet18": {"name": "cifar_resnet18", "width": 1.0},
+                          "ResNet18DBL": {"name": "cifar_resnet18dbl", "width": 1.0},
+                          "VGG16": {"name": VGG16_TINY, "width": 1.0}, "MobileNetV2": {"name": "mobilenet_v2", "width": 1.0}},
+               "pretrain": RESNET_PRE,
+               "rewind": {**NESTEROV, "epochs": 50, "batch_size": 512, "lr": 0.04, "weight_decay": 1e-4,
+                          "milestones": [10, 30], "gamma": 0.1, "restore_best": False},
+               "kd_train": {**NESTEROV, "epochs": 100, "batch_size": 256, "lr": 0.01, "weight_decay": 5e-4,
+                            "milestones": [30, 60, 80], "gamma": 0.2},
+               "alone_train": RESNET_PRE, "kd": KD_PAPER, "teacher_seed": 1000,
+               "student_train": {"MobileNetV2": {
+                   "kd": {**NESTEROV, "epochs": 100, "batch_size": 256, "lr": 0.05, "weight_decay": 5e-4,
+                          "milestones": [60, 80], "gamma": 0.1},
+                   "alone": {**NESTEROV, "epochs": 120, "batch_size": 256, "lr": 0.05, "weight_decay": 5e-4,
+                             "milestones": [60, 80, 100], "gamma": 0.1}}}},
+    "rate": 0.2, "synflow_iterations": 100,
+    "tables": {"table1": {"VGG19": MAIN, "VGG19DBL": MAIN},                    # teacher -> conditions; student VGG11
+               "table2": {"VGG19": MAIN, "VGG19DBL": MAIN, "ResNet18": MAIN, "ResNet18DBL": MAIN},  # self-distillation
+               "table3": {"VGG16": MAIN, "MobileNetV2": MAIN},               # student -> conditions; teacher ResNet18
+               "table4": {"VGG19": [0.36, 0.59, 0.79], "VGG19DBL": [0.36, 0.59, 0.79]},   # teacher -> ST sparsities
+               "table5": {"ResNet18": [0.36, 0.59, 0.79], "ResNet18DBL": [0.36, 0.59, 0.79]},
+               "table6": {"VGG19": MAIN[:5], "VGG19DBL": MAIN[:5]},          # teacher -> conditions; CL1 and CL2
+               "fig3": {"VGG19": [0.2, 0.36, 0.59, 0.79, 0.87, 0.91]},       # ST students: unpruned vs pruned teacher
+               "fig3_synflow": {"VGG19": [0.36, 0.59, 0.79]}},               # the same with SynFlow teachers
+    "st_conditions": ["-", "none", "pruned", "dense"],
+    "seeds": [0, 1, 2]}
+SOURCES = {
+    "vgg": "Sec. 3.1, 5.1; reference code experiments/hyperparam/cifar100/*.json", "vgg.data.val_fraction": "Sec. 3.1 (10%)",
+    "vgg.rewind": "Sec. 3.1 (0.65 x 200 epochs per round) + pruning/vgg19.json; last epoch kept (lr_rewinding.py)",
+    "vgg.synflow_train": "reference code: SynFlow at initialisation, then one training with the 'post' schedule",
+    "vgg.kd": "Sec. 3.1 (alpha = 0.95, tau = 10)", "vgg.models": "Sec. 3.1, Table 6; reference plans (models/cifar_vgg.py)",
+    "resnet": "Sec. 3.1; reference code experiments/hyperparam/tiny_imagenet/*.json",
+    "resnet.rewind": "Sec. 3.1 (ratio 0.5) + pruning/resnet18.json", "resnet.kd": "Sec. 3.1 (alpha = 0.95, tau = 10)",
+    "resnet.models": "reference models/tinyimagenet_*.py (no max-pool ResNet18; VGG16 with a 3-FC head)",
+    "resnet.data.val_fraction": "Sec. 3.1 (10%)", "rate": "reference lr_rewinding.py: 20% of the remaining weights per round",
+    "synflow_iterations": "reference pruning/synflow.py (100 iterations)", "tables": "Tables 1-6, Fig. 3 (rows as printed)",
+    "tables.table1.VGG19": "Table 1 + ours: 'dense s' = equal-budget control (unpruned, rewound as many rounds)",
+    "st_conditions": "Tables 4-5 + ours: the equal-budget control", "seeds": "Sec. 3.1: three independent runs"}
+SMALL = {"lr": 0.05, "schedule": "cosine", "milestones": [], "batch_size": 64, "nesterov": True}
+FMNIST = {"name": "fashion_mnist", "val_per_class": 100, "train_per_class": 200, "image_size": 16}
 OVERRIDES = {
-    "cpu": {"cifar100": {"data": {"name": "fashion_mnist", "train_per_class": 400, "test_per_class": 300},
-                         "teachers": {"VGG19": {"width": 0.125}}, "pretrain": {**SMALL, "epochs": 15},
-                         "rewind": {**SMALL, "epochs": 4}, "kd_train": SMALL, "teacher_seed": 0},
-            "students": {"VGG11": {"width": 0.125}, "VGG19-CL1": {"width": 0.125}, "VGG19-CL2": {"width": 0.125}},
-            "table6_conditions": ["0.59"], "fig3_sparsities": [0.2, 0.36, 0.59, 0.79, 0.91]},
-    "smoke": {"cifar100": {"data": {"train_per_class": 12, "test_per_class": 10}, "pretrain": {"epochs": 1, "milestones": []},
-                           "rewind": {"epochs": 1, "milestones": []}, "kd_train": {"epochs": 1, "milestones": []}},
-              "seeds": [0], "fig3_sparsities": [0.36, 0.59, 0.79]},
+    "cpu": {"vgg": {"data": FMNIST, "models": {k: {"width": 0.25} for k in ("VGG19", "VGG19DBL", "VGG11", "VGG19-CL1", "VGG19-CL2")},
+                    "pretrain": {**SMALL, "epochs": 30}, "rewind": {**SMALL, "epochs": 3},
+                    "synflow_train": {**SMALL, "epochs": 20}, "kd_train": {**SMALL, "epochs": 15},
+                    "alone_train": {**SMALL, "epochs": 15}, "kd": {"temperature": 4.0, "alpha": 0.9}},
+            "tables": profiles.Replace({"table1": {"VGG19": MAIN, "VGG19DBL": ["none", "0.36"]}, "table2": {"VGG19": ["-", "none", "0.79", "dense 0.79"]},
+                                        "table3": {}, "table4": {"VGG19": [0.36, 0.59, 0.79]}, "table5": {},
+                                        "table6": {"VGG19": ["0.59"]}, "fig3": {"VGG19": [0.2, 0.79, 0.87, 0.91]},
+                                        "fig3_synflow": {"VGG19": [0.79]}}),
+            "seeds": [0, 1, 2]},
+    "smoke": {"vgg": {"data": {"train_per_class": 12, "val_per_class": 4, "test_per_class": 10},
+                      "pretrain": {"epochs": 1}, "rewind": {"epochs": 1}, "synflow_train": {"epochs": 1},
+                      "kd_train": {"epochs": 1}, "alone_train": {"epochs": 1}},
+              "tables": profiles.Replace({"table1": {"VGG19": ["-", "none", "0.36", "dense 0.36"]}, "table2": {},
+                                          "table3": {}, "table4": {"VGG19": [0.36]}, "table5": {}, "table6": {},
+                                          "fig3": {"VGG19": [0.36]}, "fig3_synflow": {"VGG19": [0.36]}}),
+              "seeds": [0]},
+    # the dry run: one seed; every table with one pruning ratio (36%: two rewinding rounds, so a round continues a
+    # masked model) and each kind of teacher condition once; VGG19DBL and ResNet18DBL through Tables 2 and 5 only
+    "dryrun": {"tables": profiles.Replace({
+        "table1": {"VGG19": ["-", "none", "0.36", "dense 0.36"]}, "table2": {"VGG19DBL": ["-", "0.36"], "ResNet18": ["-", "0.36"]},
+        "table3": {"VGG16": ["-", "0.36"], "MobileNetV2": ["-", "0.36"]}, "table4": {"VGG19": [0.36]},
+        "table5": {"ResNet18DBL": [0.36]}, "table6": {"VGG19": ["0.36"]}, "fig3": {"VGG19": [0.36]},
+        "fig3_synflow": {"VGG19": [0.36]}}), "seeds": [0]},
 }
-SOURCES = {"cifar100": "Sec. 3.1, Appendix; reference code hyperparameter JSONs", "students": "Tables 1, 6; reference plans",
-           "sparsities": "Tables 1-6", "fig3_sparsities": "Fig. 3 / Sec. 5.3", "seeds": "Sec. 3.1 (three runs)",
-           "table6_conditions": "Table 6", "cifar100.data.val_fraction": "Sec. 3.1 (10% validation)"}
 
 
 def config(profile: str, overrides: dict | None = None) -> dict:
-    """The config of `profile` (paper, cpu or smoke), with a reader's `overrides` merged strictly."""
+    """The config of `profile` (paper, cpu, smoke or dryrun), with a reader's `overrides` merged strictly."""
     return profiles.derive(PAPER, OVERRIDES, profile, overrides)
 
 
 # ---------------------------------------------------------------- run plans
-def teacher(c: dict, name: str) -> Train:
-    """The dense teacher `name` (a key of c["teachers"]), trained once with the pre-training schedule."""
-    return Train(model=profiles.model(c["teachers"][name]), data=profiles.data(c["data"]),
-                 optim=profiles.optim(c["pretrain"]), seed=c["teacher_seed"])
+def group_of(cfg: dict, name: str) -> str:
+    """The experiment group ("vgg": CIFAR-100, "resnet": TinyImageNet) whose models include `name`."""
+    if name.startswith("ResNet18") or name in cfg["resnet"]["models"]:
+        return "resnet"
+    return "vgg"
 
 
-def pruned(c: dict, name: str, sparsity: float) -> Train:
-    """The teacher after LR rewinding to `sparsity`: rounds of 20%-of-remaining global L1 pruning, each followed
-    by retraining with the learning-rate schedule restarted (Renda et al. 2020; Park & No Sec. 3.1)."""
-    run = teacher(c, name)
-    for target in prune.geometric_targets(c["rate"], prune.lr_rewinding_rounds(sparsity, c["rate"])):
-        cut = Prune(parent=run, method="l1_unstructured", sparsity=round(target, 6), evaluate=False)
-        run = Train(parent=cut, optim=profiles.optim(c["rewind"]))
+def data(cfg: dict, group: str) -> specs.Data:
+    return profiles.data(cfg[group]["data"])
+
+
+def teacher(cfg: dict, name: str) -> Train:
+    """The dense teacher `name`, trained once with its group's pre-training schedule (Sec. 3.1)."""
+    g = group_of(cfg, name)
+    return Train(model=profiles.model(cfg[g]["models"][name]), data=data(cfg, g), optim=profiles.optim(cfg[g]["pretrain"]),
+                 seed=cfg[g]["teacher_seed"])
+
+
+def rewound(cfg: dict, name: str, rounds: int, pruned: bool = True) -> Train:
+    """`rounds` LR-rewinding rounds from the pre-trained teacher: each prunes 20% of the remaining weights (global
+    L1 over every Conv/Linear weight) then retrains with the rewinding schedule restarted (Sec. 3.1). With
+    pruned=False the same rounds without pruning: the equal-budget control."""
+    g, run = group_of(cfg, name), teacher(cfg, name)
+    for target in prune.geometric_targets(cfg["rate"], rounds):
+        parent = Prune(parent=run, method="l1_unstructured", sparsity=round(target, 6), evaluate=False) if pruned else run
+        run = Train(parent=parent, optim=profiles.optim(cfg[g]["rewind"]))
     return run
 
 
-def student(c: dict, model: dict | specs.Model, teacher_run: Train | None, seed: int) -> Train:
-    """A student from random init, alone (teacher_run=None) or distilled (alpha on the soft term, T)."""
-    kd = KD(teacher_run, "hinton", **c["kd"]) if teacher_run is not None else None
-    model = model if isinstance(model, specs.Model) else profiles.model(model)
-    return Train(model=model, data=profiles.data(c["data"]), optim=profiles.optim(c["kd_train"]), seed=seed, kd=kd)
+def synflow_teacher(cfg: dict, name: str, sparsity: float) -> Train:
+    """Fig. 3 right: SynFlow prunes the teacher at initialisation, which then trains once ("post" schedule)."""
+    g = group_of(cfg, name)
+    init = Init(model=profiles.model(cfg[g]["models"][name]), data=data(cfg, g), seed=cfg[g]["teacher_seed"], evaluate=False)
+    cut = Prune(parent=init, method="synflow", sparsity=sparsity, iterations=cfg["synflow_iterations"], evaluate=False)
+    return Train(parent=cut, optim=profiles.optim(cfg[g]["synflow_train"]))
 
 
-def conditions(c: dict, name: str, sparsities: list[float]) -> dict:
-    """Teacher conditions keyed as the paper's "pruning ratio" column: "-" no teacher, "none" the unpruned
-    teacher, "0.36" etc. the teacher pruned to that sparsity."""
-    out = {"-": None, "none": teacher(c, name)}
-    out.update({f"{s:g}": pruned(c, name, s) for s in sparsities})
+def rounds_for(sparsity: float, cfg: dict) -> int:
+    return prune.lr_rewinding_rounds(sparsity, cfg["rate"])
+
+
+def teacher_run(cfg: dict, name: str, condition: str) -> Train | None:
+    """The teacher of a condition: "-" none (alone), "none" the unpruned teacher, "0.36" LR-rewound to 36%,
+    "dense 0.36" the equal-budget control (as many rounds, no pruning), "synflow 0.79" SynFlow at init."""
+    if condition == "-":
+        return None
+    if condition == "none":
+        return teacher(cfg, name)
+    kind, _, value = condition.rpartition(" ")
+    if kind == "synflow":
+        return synflow_teacher(cfg, name, float(value))
+    if kind not in ("", "dense"):
+        raise ValueError(f"unknown teacher condition {condition!r}; valid: '-', 'none', '0.36', 'dense 0.36', 'synflow 0.79'")
+    return rewound(cfg, name, rounds_for(float(value), cfg), pruned=kind == "")
+
+
+def train_config(cfg: dict, group: str, student: str, distilled: bool):
+    """The student's schedule: the group's KD or alone schedule, or the student's own (MobileNetV2, Table 3)."""
+    key = "kd" if distilled else "alone"
+    own = cfg[group]["student_train"].get(student, {}).get(key)
+    return profiles.optim(own or cfg[group][f"{key}_train"])
+
+
+def student(cfg: dict, group: str, name: str, model: specs.Model, teacher_spec: Train | None, seed: int) -> Train:
+    """Student `name` (architecture `model`) from random init, alone or distilled (alpha on the soft term)."""
+    kd = KD(teacher_spec, "hinton", **cfg[group]["kd"]) if teacher_spec is not None else None
+    return Train(model=model, data=data(cfg, group), optim=train_config(cfg, group, name, kd is not None), seed=seed, kd=kd)
+
+
+def st_model(runner, teacher_spec: Train) -> specs.Model:
+    """The sparsity-matched student of a pruned teacher run (Sec. 4, Fig. 2): VGG widths c_l = round(nnz_l /
+    (9 c_{l-1})); ResNet stage widths c_s sqrt(density_s), the stem kept (reference widths are hard-coded)."""
+    net, root = runner.load(teacher_spec), specs.root(teacher_spec).model
+    channels = runner.dataset(teacher_spec).info.in_channels
+    if root.name.startswith("cifar_vgg"):
+        plan = [p if p == "M" else architectures.scaled(p, root.width) for p in models.VGG_PLANS[root.name[len("cifar_vgg"):]]]
+        return specs.Model("cifar_vgg_custom", plan=tuple(students.vgg_student_plan(net, plan, channels)))
+    if root.name in ("cifar_resnet18", "cifar_resnet18dbl"):
+        k = 2 if root.name.endswith("dbl") else 1
+        widths = [architectures.scaled(c, k * root.width) for c in (64, 128, 256, 512)]
+        return specs.Model("cifar_resnet18_custom", plan=(architectures.scaled(64, root.width),
+                                                           *students.resnet_student_widths(net, widths)))
+    raise ValueError(f"no sparsity-matched student rule for {root.name}; supported: cifar_vgg*, cifar_resnet18(dbl)")
+
+
+def st_sparsities(cfg: dict, name: str) -> list[float]:
+    """The sparsities of `name`'s ST students across Tables 4-5 and Fig. 3."""
+    return sorted({s for t in ("table4", "table5", "fig3") for s in cfg["tables"].get(t, {}).get(name, [])})
+
+
+def st_label(name: str, sparsity: float, synflow: bool = False) -> str:
+    return f"{name}-ST{round(100 * sparsity)}" + (" (SynFlow)" if synflow else "")
+
+
+FIXED = {"table1": lambda key: ["VGG11"], "table2": lambda key: [key], "table3": lambda key: [key],
+         "table6": lambda key: ["VGG19-CL1", "VGG19-CL2"]}
+
+
+def rows(cfg: dict, table: str) -> list[tuple]:
+    """(teacher, condition, student label, student) of every row of `table`; the student is a key of its group's
+    models, or ("st", pruned condition) for the sparsity-matched student of that pruned teacher."""
+    out = []
+    for key, items in cfg["tables"][table].items():
+        if table in FIXED:
+            teacher_name = "ResNet18" if table == "table3" else key
+            out += [(teacher_name, c, s, s) for s in FIXED[table](key) for c in items]
+            continue
+        synflow = table == "fig3_synflow"
+        roles = ["none", "pruned"] if table.startswith("fig3") else cfg["st_conditions"]
+        for s in items:
+            pruned = f"synflow {s:g}" if synflow else f"{s:g}"
+            conditions = {"-": "-", "none": "none", "pruned": pruned, "dense": f"dense {s:g}"}
+            out += [(key, conditions[r], st_label(key, s, synflow), ("st", pruned)) for r in roles]
     return out
 
 
-def st_student(runner, c: dict, pruned_teacher: Train) -> specs.Model:
-    """The sparsity-matched student of a pruned teacher run (VGG plans or ResNet widths), Sec. 4 + Appendix."""
-    model = runner.load(pruned_teacher)
-    spec = specs.root(pruned_teacher).model
-    in_channels = runner.dataset(pruned_teacher).info.in_channels
-    if spec.name.startswith("cifar_vgg"):
-        plan = [p if p == "M" else models.scaled(p, spec.width) for p in models.VGG_PLANS[spec.name[len("cifar_vgg"):]]]
-        return specs.Model("cifar_vgg_custom", plan=tuple(students.vgg_student_plan(model, plan, in_channels)))
-    if spec.name == "cifar_resnet18":
-        widths = [models.scaled(w, spec.width) for w in (64, 128, 256, 512)]
-        return specs.Model("cifar_resnet18_custom", plan=(widths[0], *students.resnet_student_widths(model, widths)))
-    raise ValueError(f"no sparsity-matched student rule for {spec.name}; supported: cifar_vgg*, cifar_resnet18")
+def cells(runner, cfg: dict, table: str) -> dict:
+    """{(teacher, pruning_ratio, student, seed): student run spec} of one table ("table1".."table6", "fig3",
+    "fig3_synflow"); students trained alone are keyed with teacher "none" and pruning_ratio "-", as in the paper."""
+    out = {}
+    for teacher_name, cond, label, stu in rows(cfg, table):
+        g = group_of(cfg, teacher_name)
+        model = st_model(runner, teacher_run(cfg, teacher_name, stu[1])) if isinstance(stu, tuple) \
+            else profiles.model(cfg[g]["models"][stu])
+        for seed in cfg["seeds"]:
+            out[("none" if cond == "-" else teacher_name, cond, label, seed)] = \
+                student(cfg, g, label, model, teacher_run(cfg, teacher_name, cond), seed)
+    return out
 
 
-# ---------------------------------------------------------------- cost
+KEYS = ["teacher", "pruning_ratio", "student", "seed"]
+
+
+def results(runner, cfg: dict, table: str) -> "pd.DataFrame":
+    """One row per student run of `table`: its keys, metrics, and its teacher's test top-1 (NaN when alone)."""
+    df = runner.results(cells(runner, cfg, table), KEYS)
+    acc = {(t, c): runner.run(teacher_run(cfg, t, c)).metrics["test_top1"]
+           for t, c in df[["teacher", "pruning_ratio"]].drop_duplicates().itertuples(index=False) if c != "-"}
+    df["teacher_top1"] = [acc.get((t, c), float("nan")) for t, c in zip(df.teacher, df.pruning_ratio)]
+    return df.assign(table=table)
+
+
+# ---------------------------------------------------------------- coverage and cost
+Item = report.Item
+GPU = "the paper profile on a GPU (TinyImageNet ResNets)"
+COVERAGE = [
+    Item("Fig. 1", "overview of prune, then distill", quoted="a diagram of the pipeline, no data"),
+    Item("Table 1", "VGG19 / VGG19DBL -> VGG11 with pruned teachers (CIFAR-100)", ("table1",)),
+    Item("Table 2", "self-distillation: VGG19(DBL) on CIFAR-100, ResNet18(DBL) on TinyImageNet", ("table2",),
+         not_at={"smoke": "smoke runs the code paths of Tables 1, 4 and Fig. 3 only"}),
+    Item("Table 3", "ResNet18 -> VGG16 / MobileNetV2 (TinyImageNet)", ("table3",),
+         not_at={"cpu": f"a second teacher chain (ResNet18: pre-training, 7 pruned and 7 dense rounds) does not fit the "
+                        f"12-minute budget; the cross-architecture claim is tested VGG19 -> ResNet-free at cpu: {GPU}",
+                 "smoke": "smoke runs the code paths of Tables 1, 4 and Fig. 3 only"}),
+    Item("Table 4", "VGG19-ST students built from the pruned teachers (CIFAR-100)", ("table4",)),
+    Item("Table 5", "ResNet18(DBL)-ST students (TinyImageNet)", ("table5",),
+         not_at={"cpu": f"needs the ResNet18 teacher chain (see Table 3): {GPU}",
+                 "smoke": "smoke runs the code paths of Tables 1, 4 and Fig. 3 only"}),
+    Item("Table 6", "manually designed students VGG19-CL1 / CL2", ("table6",),
+         not_at={"smoke": "smoke runs the code paths of Tables 1, 4 and Fig. 3 only"}),
+    Item("Fig. 2", "student design: per-layer weights of the ST student vs the pruned teacher's nonzeros", ("fig2",)),
+    Item("Fig. 3", "left: gain vs the teacher's pruning ratio; right: LR rewinding vs SynFlow", ("fig3",)),
+    Item("Appendix: agreement", "teacher-student top-1 agreement (the paper's values were not extracted: ours only)",
+         ("agreement",)),
+    Item("Appendix: architectures", "ST / CL student plans and parameter counts", ("architectures",)),
+    Item("Appendix: hyperparameters", "training settings (the fidelity table)", ("fidelity",)),
+    Item("Appendix: large-scale", "ResNet50 on ImageNet (Sec. 5.3)",
+         not_at={p: "its setup and results are in the appendix, which the extracted paper text lacks"
+                 for p in ("paper", "cpu", "smoke", "dryrun")}),
+]
+
+
+def _macs(cfg: dict, group: str, model: dict) -> int:
+    d = cfg[group]["data"]
+    classes, size = {"cifar100": (100, 32), "tinyimagenet": (200, 64)}.get(d["name"], (10, d["image_size"] or 28))
+    return metrics.macs(models.build(model["name"], classes, width=model["width"]), torch.zeros(1, 3, size, size))["macs"]
+
+
 def cost(cfg: dict) -> dict:
-    """Estimated GPU-hours of the paper profile: the teacher chain (pre-training + every rewinding round) and
-    every student training, from forward MACs on 32 px CIFAR-100 images."""
-    c, x = cfg["cifar100"], torch.zeros(1, 3, 32, 32)
-    t_macs = metrics.macs(models.build(c["teachers"]["VGG19"]["name"], 100), x)["macs"]
-    s_macs = metrics.macs(models.build(cfg["students"]["VGG11"]["name"], 100), x)["macs"]
-    rounds = prune.lr_rewinding_rounds(max(cfg["fig3_sparsities"]), c["rate"])
-    images = 45_000  # CIFAR-100 train minus the 10% validation split
-    n_students = len(cfg["seeds"]) * (9 + 3 * 3 * 2 + 2 * 9 + 3)  # Table 1 + Table 4 + Table 6 + extra Fig. 3 ratios
-    chain = metrics.gpu_hours(t_macs, images, c["pretrain"]["epochs"] + rounds * c["rewind"]["epochs"])
-    kd = metrics.gpu_hours(s_macs + t_macs / 3, images, c["kd_train"]["epochs"]) * n_students  # + teacher forward
-    return {"teacher chain": chain, f"{n_students} students": kd}
-
-
-# ---------------------------------------------------------------- claims
-def _paired(df, cond_a: str, cond_b: str, by: str = "pruning_ratio", extra: list[str] | None = None):
-    """Accuracies of condition a and b, aligned on seed (and `extra` columns)."""
-    keys = ["seed"] + (extra or [])
-    a = df[df[by] == cond_a].set_index(keys).test_top1
-    b = df[df[by] == cond_b].set_index(keys).test_top1
-    a, b = a.align(b, join="inner")
-    return list(a), list(b)
-
-
-def claims(t1, t4, t6, f3, teachers: dict, train_loader, cfg: dict) -> list[dict]:
-    """The paper's five claims, each with a verdict computed from our runs (paired over seeds)."""
-    ratios = [f"{s:g}" for s in cfg["sparsities"]]
-    pairs = lambda df, a_conds, b, **kw: [sum(x, []) for x in zip(*[_paired(df, a, b, **kw) for a in a_conds])]
-    a1, b1 = pairs(t1, ratios, "none")
-    a4, b4 = [], []
-    for s in cfg["sparsities"]:
-        a, b = _paired(t4[t4.student == f"VGG19-ST{round(100 * s)}"], f"{s:g}", "none")
-        a4, b4 = a4 + a, b4 + b
-    rows = [report.claim("1. A student distilled from a pruned teacher beats one from the unpruned teacher",
-                         "Tables 1-6: +0.2 to +1.6 points in every row", metrics.paired_difference(a1 + a4, b1 + b4))]
-    a2, b2 = pairs(t1, ["none"] + ratios, "-")
-    rows.append(report.claim("2. Distillation (from either teacher) beats training the student alone",
-                             "Tables 1, 4, 5: e.g. VGG11 69.51 -> 72.02..72.76", metrics.paired_difference(a2, b2)))
-    st = t4[(t4.student == "VGG19-ST59") & (t4.pruning_ratio == "0.59")].set_index("seed").test_top1
-    cl = t6[t6.pruning_ratio == "0.59"].set_index(["student", "seed"]).test_top1
-    a3 = [st[s] for name in ("VGG19-CL1", "VGG19-CL2") for s in st.index if (name, s) in cl.index]
-    b3 = [cl[(name, s)] for name in ("VGG19-CL1", "VGG19-CL2") for s in st.index if (name, s) in cl.index]
-    rows.append(report.claim("3. The ST student with its pruned teacher beats the manual CL1/CL2 students",
-                             "Table 6 vs Table 4: ST59 73.81 vs CL1 71.43, CL2 73.39 (59% teacher)",
-                             metrics.paired_difference(a3, b3) if a3 else None,
-                             why_not="CL students with the 59% teacher were not run"))
-    rows.append(_smoothness_claim(teachers, train_loader))
-    top = f"{max(cfg['fig3_sparsities']):g}"
-    a5, b5 = _paired(f3, "0.79", top) if top != "0.79" else ([], [])
-    rows.append(report.claim(f"5. Too much pruning hurts: the 79% teacher teaches better than the "
-                             f"{100 * max(cfg['fig3_sparsities']):g}% one",
-                             "Fig. 3: optimum at 79%, lower at 87% and 91%",
-                             metrics.paired_difference(a5, b5) if a5 else None,
-                             why_not="no pruning ratio above 79% at this profile"))
-    return rows
-
-
-def _smoothness_claim(teachers: dict, train_loader) -> dict:
-    """Claim 4, paired over training images: pruned teachers' true-label probability minus the unpruned one's."""
-    probs = {c: metrics.predictions(m, train_loader) for c, m in teachers.items()}
-    base_p, labels = probs.pop("none")
-    base = base_p.gather(1, labels[:, None]).squeeze(1)
-    a, b = [], []
-    for p, _ in probs.values():
-        a += p.gather(1, labels[:, None]).squeeze(1).tolist()
-        b += base.tolist()
-    return report.claim("4. Pruning lowers the teacher's true-label probability on the training data (smoother labels)",
-                        "Sec. 3.2 (argument; no table)", metrics.paired_difference(a, b), direction=-1,
-                        unit="probability points")
+    """Estimated GPU-hours of a profile's trainings (metrics.gpu_hours): every teacher chain (pre-training, pruned and
+    dense rewinding rounds, SynFlow teachers) and every distinct student x seed; an ST student is counted at
+    (1 - sparsity) of its teacher's MACs, and a distilled student adds its teacher's forward pass."""
+    images = lambda g: {"cifar100": 45_000, "tinyimagenet": 90_000}.get(cfg[g]["data"]["name"], 9_000)
+    students_, chains = {}, {}
+    for table in cfg["tables"]:
+        for t, cond, label, stu in rows(cfg, table):
+            students_[(t, cond, label)] = stu
+            chains.setdefault(t, set()).add(cond)
+    out = {"teacher chains": 0.0, "students": 0.0}
+    for t, conds in chains.items():
+        g = group_of(cfg, t)
+        pruned = [rounds_for(float(c), cfg) for c in conds if c[0].isdigit()]
+        dense = [rounds_for(float(c.split()[1]), cfg) for c in conds if c.startswith("dense")]
+        epochs = cfg[g]["pretrain"]["epochs"] + (max(pruned, default=0) + max(dense, default=0)) * cfg[g]["rewind"]["epochs"] \
+            + sum(cfg[g]["synflow_train"]["epochs"] for c in conds if c.startswith("synflow"))
+        out["teacher chains"] += metrics.gpu_hours(_macs(cfg, g, cfg[g]["models"][t]), images(g), epochs)
+    for (t, cond, label), stu in students_.items():
+        g = group_of(cfg, t)
+        t_macs = _macs(cfg, g, cfg[g]["models"][t])
+        s_macs = t_macs * (1 - float(stu[1].split()[-1])) if isinstance(stu, tuple) else _macs(cfg, g, cfg[g]["models"][stu])
+        epochs = train_config(cfg, g, label, cond != "-").epochs
+        out["students"] += len(cfg["seeds"]) * metrics.gpu_hours(s_macs + (t_macs / 3 if cond != "-" else 0), images(g), epochs)
+    return out
