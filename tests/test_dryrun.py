@@ -3,7 +3,7 @@ stage graph on stand-in datasets in the real on-disk formats, every training cap
 import pandas as pd
 import pytest
 
-from kdlib import papers, report, reproduce
+from kdlib import papers, reproduce
 
 OK = {"regenerated", "not run at this profile", "quoted only"}
 

@@ -23,24 +23,27 @@ def fixed_fingerprint(monkeypatch):
 
 
 def real_specs() -> dict:
-    """Fourteen specs from the four papers' plans at the paper profile (their exact settings)."""
+    """Sixteen specs from the four papers' plans at the paper profile (their exact settings)."""
     park, kieu, malihi, fontana = (m.config("paper") for m in (park2022, kieu_sood, malihi2024, fontana2024))
-    c = park["cifar100"]
-    pair = "resnet101->resnet50"
+    pair, vgg11 = "ResNet101->ResNet50", park2022.profiles.model(park["vgg"]["models"]["VGG11"])
     return {
-        "park teacher": park2022.teacher(c, "VGG19"),
-        "park 59% teacher": park2022.pruned(c, "VGG19", 0.59),
-        "park VGG11 alone": park2022.student(c, park["students"]["VGG11"], None, 1),
-        "park VGG11 from 79%": park2022.student(c, park["students"]["VGG11"], park2022.pruned(c, "VGG19", 0.79), 2),
+        "park teacher": park2022.teacher(park, "VGG19", 0),
+        "park 59% teacher": park2022.teacher_run(park, "VGG19", "0.59", 0),
+        "park 59% equal-budget control": park2022.teacher_run(park, "VGG19", "dense 0.59", 0),
+        "park SynFlow 79% teacher": park2022.teacher_run(park, "VGG19", "synflow 0.79", 0),
+        "park VGG11 alone": park2022.student(park, "vgg", "VGG11", vgg11, None, 1),
+        "park VGG11 from 79%": park2022.student(park, "vgg", "VGG11", vgg11, park2022.teacher_run(park, "VGG19", "0.79", 2), 2),
         "kieu all layers": kieu_sood.baseline(kieu, "all_layers", 0),
         "kieu head only": kieu_sood.baseline(kieu, "head_only", 0),
         "kieu SqueezeNet distilled": kieu_sood.student(kieu, "SqueezeNet", 1, True),
-        "kieu pruning L1 layer 4": kieu_sood.pruning(kieu, "layer", "L1", 0)[-1],
+        "kieu pruning L1 layer last": kieu_sood.pruning(kieu, "layer", "L1", 0)[-1],
+        "kieu unpruned control last": kieu_sood.unpruned(kieu, "L1", 0)[-1],
         "malihi teacher": malihi2024.teacher(malihi, "cifar10", pair),
         "malihi SimKD student": malihi2024.student(malihi, "cifar100", pair, 3),
-        "malihi channel 50%": malihi2024.sweep(malihi, malihi2024.student(malihi, "cifar100", pair, 1))[("channel", 0.5)],
-        "fontana DG2PF 95%": fontana2024.run(fontana, "ResNet-18", 0),
-        "fontana GMP": fontana2024.baselines(fontana, "ResNet-18", 0.95, 1)["gradual magnitude (GMP) + FT"],
+        "malihi channel 50%": malihi2024.sweep(malihi, malihi2024.student(malihi, "cifar100", pair, 1),
+                                               malihi2024.PART["student"])[("channel", 0.5)],
+        "fontana DG2PF base": fontana2024.run(fontana, "ResNet-18", 0),
+        "fontana Table VI GMP": fontana2024.comparison_cells(fontana)[("ResNet-18", "gradual magnitude (GMP)", 1)],
         "fontana alpha 0": fontana2024.run(fontana, "VGG-16", 2, alpha=0.0),
     }
 
@@ -49,18 +52,21 @@ def real_specs() -> dict:
 PINNED = {
     "park teacher": "train-cifar_vgg19-aab7b5627c063c20",
     "park 59% teacher": "train-cifar_vgg19-37a09ffc0b95ca4c",
+    "park 59% equal-budget control": "train-cifar_vgg19-c46615553983ebe9",
+    "park SynFlow 79% teacher": "train-cifar_vgg19-247cad2510f7eeb5",
     "park VGG11 alone": "train-cifar_vgg11-91361d0f90fcf61b",
     "park VGG11 from 79%": "train-cifar_vgg11-87e5321a7fee8ea3",
     "kieu all layers": "train-resnet50-c19d2481d8f84672",
     "kieu head only": "train-resnet50-5b2d23ea0f6e35f8",
-    "kieu SqueezeNet distilled": "train-squeezenet1_0-dc1ded7b6353647f",
-    "kieu pruning L1 layer 4": "train-resnet50-02426b66d24dcc18",
+    "kieu SqueezeNet distilled": "train-squeezenet1_0-63e11ff2b485f708",
+    "kieu pruning L1 layer last": "train-resnet50-02426b66d24dcc18",
+    "kieu unpruned control last": "train-resnet50-1bf67a2884a70c71",
     "malihi teacher": "train-resnet101-37d51119cef138ae",
     "malihi SimKD student": "train-resnet50-bf1b5c11d45171dd",
-    "malihi channel 50%": "train-resnet50-71efd5b4a6c379b4",
-    "fontana DG2PF 95%": "dg2pf-dg2pf_resnet18-64e909ed330eb6ee",
-    "fontana GMP": "train-dg2pf_resnet18-0f1c37b96a7916e0",
-    "fontana alpha 0": "dg2pf-dg2pf_vgg16_bn-002b74332934dcdf",
+    "malihi channel 50%": "train-resnet50-bfd0ed27dc39e20c",
+    "fontana DG2PF base": "dg2pf-dg2pf_resnet18-aa5d685bbe4b3a0c",
+    "fontana Table VI GMP": "dg2pf-dg2pf_resnet18-2494d8e09b50a1a7",
+    "fontana alpha 0": "dg2pf-dg2pf_vgg16_bn-7ebda4996936897f",
 }
 
 
@@ -93,8 +99,8 @@ def test_every_field_and_the_data_take_part(monkeypatch):
                    {"data": dataclasses.replace(spec.data, val_fraction=0.2)}):
         ids.add(specs.run_id(dataclasses.replace(spec, **change)))
     assert len(ids) == 5
-    teacher_changed = dataclasses.replace(spec, kd=dataclasses.replace(spec.kd, teacher=park2022.pruned(
-        park2022.config("paper")["cifar100"], "VGG19", 0.59)))
+    teacher_changed = dataclasses.replace(spec, kd=dataclasses.replace(spec.kd, teacher=park2022.teacher_run(
+        park2022.config("paper"), "VGG19", "0.59", 2)))
     assert specs.run_id(teacher_changed) not in ids, "a parent or teacher enters by its id"
     monkeypatch.setattr(specs, "fingerprint", lambda name: {**FIXED, "labels_sha256": "1" * 64})
     specs.run_id.cache_clear()
@@ -119,7 +125,7 @@ def test_one_seed_per_run_and_what_derives_from_it():
     seeds = specs.derived_seeds(pruned)
     assert seeds["split"] == specs.derived_seeds(teacher)["split"], "a chain keeps its data split"
     assert len({seeds["split"], seeds["init"], seeds["order"], seeds["sampling"]}) == 4
-    s0, s1 = (park2022.student(park2022.config("paper")["cifar100"], {"name": "cifar_vgg11"}, None, s) for s in (0, 1))
+    s0, s1 = (park2022.student(park2022.config("paper"), "vgg", "VGG11", Model("cifar_vgg11"), None, s) for s in (0, 1))
     assert specs.derived_seeds(s0)["init"] != specs.derived_seeds(s1)["init"]
     assert specs.derived_seeds(s0) == specs.derived_seeds(dataclasses.replace(s0, optim=s1.optim)), "seeds pair conditions"
 
@@ -144,4 +150,4 @@ def test_meaningless_specs_are_errors_at_construction(build, message):
 def test_park_rate_zero_is_an_error():
     cfg = park2022.config("paper")
     with pytest.raises(ValueError, match=r"rate must be in \(0, 1\)"):
-        park2022.pruned({**cfg["cifar100"], "rate": 0}, "VGG19", 0.59)
+        park2022.teacher_run({**cfg, "rate": 0}, "VGG19", "0.59", 0)

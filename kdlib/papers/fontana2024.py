@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .. import dg2pf, metrics, models, profiles, prune, specs
+from .. import dg2pf, metrics, profiles, prune, specs
 from ..dg2pf import DG2PFConfig
 from ..report import Item
 from ..specs import DG2PF, Init, Train
@@ -26,7 +26,7 @@ ADAMW = {"optimizer": "adamw", "lr": 1e-5, "betas": [0.9, 0.999], "weight_decay"
 SGD = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "constant"}
 PAPER = {
     "data": {"name": "cifar10", "val_fraction": 0.1, "val_per_class": None, "train_per_class": None,
-             "test_per_class": None},
+             "test_per_class": None, "image_size": None},
     "models": {"VGG-16": {"name": "dg2pf_vgg16_bn", "width": 1.0}, "ResNet-18": {"name": "dg2pf_resnet18", "width": 1.0},
                "ResNet-50": {"name": "dg2pf_resnet50", "width": 1.0}},
     "dense_train": {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.01, "weight_decay": 1e-2,
@@ -40,7 +40,8 @@ PAPER = {
     "studies": {"sparsity": [0.2, 0.4, 0.6, 0.8, 0.9, 0.95], "pruning_epochs": [1, 3, 5, 7, 9, 11, 13, 15],
                 "simulated_sparsity": [0.0, 0.01, 0.03, 0.05, 0.1, 0.2], "alpha": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0],
                 "temperature": [0.1, 0.5, 1.0, 2.0, 4.0, 8.0]},
-    "variants": {"no teacher": {"distill": False}, "teacher-corrected labels": {"corrected_labels": "teacher"}},
+    "variants": {"unpruned": {"sparsity": 0.0, "simulated_sparsity": 0.0}, "no teacher": {"distill": False},
+                 "teacher-corrected labels": {"corrected_labels": "teacher"}},
     "comparison_models": ["VGG-16", "ResNet-18", "ResNet-50"],
     "control_models": ["VGG-16", "ResNet-18", "ResNet-50"],
     "controls": {"one-shot magnitude": {"schedule": "one_shot", "criterion": "magnitude", "distill": False,
@@ -71,8 +72,8 @@ SOURCES = {
     "base.dgp.batch_size": "not stated; the authors' code default", "base.pf.batch_size": "not stated; the authors' code default",
     "sota": "Sec. IV-E: s_e 15, s_sim 10%, alpha 0.9, tau 0.5 for Tables VI-VII (other keys as the base)",
     "seeds": "Sec. IV-D: three runs per row", "ablation_model": "Sec. IV-D", "studies": "Tables I-V",
-    "variants": "ours: the honest undistilled control (alpha = 0 still weights CE by the teacher, eq. 5) and "
-                "decision 13's reading of eq. (6)",
+    "variants": "ours: the base without pruning (same training; the control of 'flat up to 90%'), the honest "
+                "undistilled control (alpha = 0 still weights CE by the teacher, eq. 5), decision 13's reading of eq. (6)",
     "comparison_models": "Table VI", "control_models": "ours: equal-budget controls on Table VI's models",
     "controls": "ours: DG2PF's optimisers, epoch caps and stopping rule, one component switched",
     "imagenet": "Table VII (torchvision ImageNet weights; seeds not stated, no std reported)",
@@ -99,9 +100,9 @@ OVERRIDES = {
               "dense_train": {"epochs": 2}, "base": {"pruning_epochs": 1, "dgp": {"epochs": 2}, "pf": {"epochs": 1}},
               "sota": {"pruning_epochs": 1}, "seeds": [0],
               "studies": {"sparsity": [0.9, 0.95], "pruning_epochs": [1], "temperature": [4.0]}},
-    # the dry run: one seed; each sweep cut to the points that exercise a distinct code path (s_e = 1 vs gradual,
-    # s_sim = 0 vs > 0, alpha = 0 and 1 at the loss's ends); the controls on one model; of ImageNet the cheapest
-    # model (also Fig. 2's); pruning epochs cut to the one epoch every training is capped at
+    # the dry run: one seed; pruning epochs cut to the one epoch every training is capped at; each sweep cut to the
+    # points that exercise a distinct code path (s_sim = 0 vs > 0, alpha = 0 and 1 at the loss's ends, another
+    # sparsity and tau); the controls on one model; of ImageNet the cheapest model (also Fig. 2's)
     "dryrun": {"seeds": [0], "base": {"pruning_epochs": 1}, "sota": {"pruning_epochs": 1},
                "studies": {"sparsity": [0.9], "pruning_epochs": [1], "simulated_sparsity": [0.0],
                            "alpha": [0.0, 1.0], "temperature": [0.5]},
@@ -110,6 +111,7 @@ OVERRIDES = {
                             "models": profiles.Replace({"MobileNetV2": {"name": "mobilenet_v2", "sparsity": 0.7}})}},
 }
 
+DATASETS = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "imagenet": "ImageNet"}
 LABELS = {"sparsity": ("I", "s={:.2f}"), "pruning_epochs": ("II", "s_e={:g}"), "simulated_sparsity": ("III", "s_sim={:.2f}"),
           "alpha": ("IV", "alpha={:.2f}"), "temperature": ("V", "tau={:g}")}
 
@@ -216,11 +218,15 @@ def instability(history: pd.DataFrame) -> float:
 
 
 def measure(runner, cells: dict, keys: list[str], cfg: dict) -> pd.DataFrame:
-    """runner.results(cells) plus what the claims read from each run: the epoch caps, the DGP instability, and
+    """runner.results(cells) plus what the claims read from each run: the epoch caps and the earliest epoch early
+    stopping could end each phase at (s_e or 1, plus the patience; 0 without early stopping), the DGP instability, and
     (for the simulated-sparsity study) the weight recovery against the starting dense model."""
     df = runner.results(cells, keys)
     df["dgp_cap"] = [cells[k].settings.dgp.epochs for k in cells]
     df["pf_cap"] = [cells[k].settings.pf.epochs for k in cells]
+    earliest = lambda phase, first: phase.patience and max(first, phase.min_epochs) + phase.patience
+    df["dgp_earliest"] = [earliest(cells[k].settings.dgp, cells[k].settings.pruning_epochs) for k in cells]
+    df["pf_earliest"] = [earliest(cells[k].settings.pf, 1) for k in cells]
     df["instability"] = [instability(runner.run(cells[k]).history()) for k in cells]
     if "study" in keys:
         starts = {}
@@ -257,13 +263,15 @@ def imagenet_table(runner, cfg: dict) -> pd.DataFrame | None:
 
 def figure_subject(cfg: dict, fig: str) -> str:
     """What a figure shows at this profile, in words (the paper's subject, or what stands in for it)."""
-    f, data = cfg[fig], cfg["data"]["name"].replace("_", "-")
+    f = cfg[fig]
     if f["imagenet_model"]:
-        return f"ImageNet {f['imagenet_model']}" + (" (torchvision weights)" if fig == "fig1" else f" pruned to {f['sparsity']:g}")
-    paper = "ImageNet ResNet-50" if fig == "fig1" else "a 70%-sparse ImageNet MobileNetV2"
-    width = cfg["models"][f["model"]]["width"]
-    what = f"dense {f['model']}" if fig == "fig1" else f"DG2PF {f['model']} at {f['sparsity']:g} (seed {cfg['seeds'][0]})"
-    return f"{what} (width {width:g}) on {data}, standing in for the paper's {paper}"
+        return f"ImageNet {f['imagenet_model']}" + (" (torchvision weights)" if fig == "fig1" else
+                                                    f", DG2PF to {100 * f['sparsity']:g}% sparsity (seed 0)")
+    paper = "an ImageNet ResNet-50" if fig == "fig1" else "an ImageNet MobileNetV2 at 70%"
+    width, data = cfg["models"][f["model"]]["width"], DATASETS.get(cfg["data"]["name"], cfg["data"]["name"])
+    what = f"dense {f['model']}" if fig == "fig1" else \
+        f"DG2PF {f['model']} at {100 * f['sparsity']:g}% sparsity (seed {cfg['seeds'][0]})"
+    return f"{what}, width {width:g}, on {data} (standing in for the paper's {paper})"
 
 
 # ---------------------------------------------------------------- cost

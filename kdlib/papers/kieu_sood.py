@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import metrics, models, profiles, prune, report, stats
+from .. import metrics, profiles, prune
 from ..report import Item
 from ..runner import Runner, machine_identity
 from ..specs import KD, Int8, Prune, Train
@@ -23,6 +23,7 @@ PAPER = {
     "data": {"name": "birds525", "classes": None, "train_per_class": None, "val_per_class": None, "test_per_class": None,
              "image_size": None},                                    # Sec. III-A: its own train/valid/test split
     "source": None,                                                  # ImageNet weights from torchvision (Sec. III-B)
+    "pretrain": None,                                                # (torchvision's ImageNet training)
     "baseline": {"name": "resnet50", "width": 1.0},                  # ResNet-50 with a 525-way head
     "finetune": {**SGD, "epochs": 10, "lr": 0.01, "weight_decay": 1e-4},  # not stated
     "students": {"SqueezeNet": {"name": "squeezenet1_0", "width": 1.0}, "StudentNet": {"name": "studentnet", "width": 1.0}},
@@ -35,20 +36,23 @@ PAPER = {
     "quant": {"calibration_batches": 10, "latency_batch": 1},       # calibration on a training subset (Sec. III-C)
     "seeds": [0, 1, 2],                                              # single runs in the paper; 3 for any interval
 }
-SMALL = {"epochs": 6, "lr": 0.05}
 FMNIST = {"name": "fashion_mnist", "val_per_class": 200, "test_per_class": None}
-# kd_train.grad_clip: without clipping, distilled SqueezeNets died here (ReLU head all zero: chance accuracy)
+# cpu: Birds-525 has 84,635 / 525 = 161 training images per class, so the target task gets 160 per class; the
+# ImageNet stand-in (the other five classes) gets 1,000 per class. KD at temperature 1: at 2 and 4 (and at lr >= 0.01,
+# or without grad_clip) distilled SqueezeNets often lost a class for good (its ReLU logit 0 on every input).
 OVERRIDES = {
-    "cpu": {"data": {**FMNIST, "classes": [5, 6, 7, 8, 9], "train_per_class": 400},
-            "source": {**FMNIST, "classes": [0, 1, 2, 3, 4], "train_per_class": 400, "val_per_class": 100,
+    "cpu": {"data": {**FMNIST, "classes": [5, 6, 7, 8, 9], "train_per_class": 160},
+            "source": {**FMNIST, "classes": [0, 1, 2, 3, 4], "train_per_class": 1000, "val_per_class": 100,
                        "test_per_class": 100},
-            "baseline": {"name": "dg2pf_resnet18", "width": 0.375}, "finetune": SMALL,
-            "kd_train": {**SMALL, "epochs": 10, "lr": 0.01, "grad_clip": 5.0}, "quant": {"latency_batch": 64},
+            "pretrain": {**SGD, "epochs": 10, "lr": 0.05, "weight_decay": 5e-4},
+            "baseline": {"name": "dg2pf_resnet18", "width": 0.375}, "finetune": {"epochs": 10, "lr": 0.05},
+            "kd_train": {"lr": 0.005, "grad_clip": 5.0}, "kd": {"temperature": 1.0}, "quant": {"latency_batch": 64},
             "prune": {"chains": [["global", "L2"]], "finetune": {"epochs": 2, "lr": 0.005}},
             "seeds": [0, 1, 2]},
     "smoke": {"data": {"train_per_class": 12, "val_per_class": 4, "test_per_class": 10},
               "source": {"train_per_class": 12, "val_per_class": 4, "test_per_class": 4},
-              "finetune": {"epochs": 1}, "kd_train": {"epochs": 1}, "prune": {"iterations": 2, "finetune": {"epochs": 1}},
+              "pretrain": {"epochs": 1}, "finetune": {"epochs": 1}, "kd_train": {"epochs": 1},
+              "prune": {"iterations": 2, "finetune": {"epochs": 1}},
               "quant": {"calibration_batches": 1}, "seeds": [0]},
     # the dry run: one seed, two pruning iterations (the second prunes an already masked model), two of the four
     # scope x regulariser chains (each scope and each regulariser once)
@@ -72,7 +76,7 @@ def source(cfg: dict) -> Train | None:
     if cfg["source"] is None:
         return None
     return Train(model=profiles.model(cfg["baseline"]), data=profiles.data(cfg["source"]),
-                 optim=profiles.optim(cfg["finetune"]), seed=0)
+                 optim=profiles.optim(cfg["pretrain"]), seed=0)
 
 
 STRATEGIES = ("head_only", "all_layers", "scratch")
@@ -166,18 +170,6 @@ def dataset_label(cfg: dict) -> str:
     return name + (f" classes {d['classes'][0]}-{d['classes'][-1]}" if d.get("classes") else "")
 
 
-def paper_table(table: str) -> pd.DataFrame:
-    """One table of the paper's numbers (data/paper/kieu_sood.csv), rows x quantities."""
-    p = report.paper_numbers(ID)
-    return p[p.table == table].pivot(index="row", columns="quantity", values="value")
-
-
-def _summary(df: pd.DataFrame, by: str, value: str, label: str) -> pd.DataFrame:
-    """Mean, sd and n of `value` (a fraction) in percent, per `by`, headed with the dataset."""
-    s = stats.summarise(df.assign(v=100 * df[value]), by, "v")
-    return s.rename(columns={"mean": f"{value} (%), {label} (ours, mean)", "std": "sd", "n": "n seeds"})
-
-
 def baseline_runs(runner: Runner, cfg: dict) -> pd.DataFrame:
     """Sec. III-B: one row per (strategy, seed) run."""
     cells = {(st, s): baseline(cfg, st, s) for st in STRATEGIES for s in cfg["seeds"]}
@@ -190,13 +182,6 @@ def plateau(runner: Runner, cfg: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seed", "plateaued", "detail"])
 
 
-def baselines_table(runs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Ours per strategy beside the paper's (only all layers is reported)."""
-    ours = _summary(runs, "strategy", "test_top1", dataset_label(cfg))
-    theirs = paper_table("III-B").accuracy.rename(f"accuracy (%), {PAPER_DATA} (paper)")
-    return ours.merge(theirs, left_on="strategy", right_index=True, how="left")
-
-
 def int8_runs(runner: Runner, cfg: dict) -> pd.DataFrame:
     """Table I per seed: fp32 eager, fp32 compiled and int8 compiled (accuracy, latency, size)."""
     out = []
@@ -204,21 +189,6 @@ def int8_runs(runner: Runner, cfg: dict) -> pd.DataFrame:
         run = runner.run(int8(cfg, s))
         out.append(run.history().assign(seed=s, run=run.id))
     return pd.concat(out, ignore_index=True)
-
-
-ROWS_I = {"fp32 inductor": "baseline", "int8 PT2E inductor": "quantized", "fp32 eager": "baseline, eager (ours only)"}
-
-
-def table1(runs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Ours (mean over seeds) beside the paper's Table I; the paper's batch, threads and CPU are not stated."""
-    label = dataset_label(cfg)
-    ours = runs.assign(row=runs.model.map(ROWS_I), acc=100 * runs.test_top1).groupby("row", sort=False).agg(
-        **{f"accuracy (%), {label} (ours)": ("acc", "mean"), f"latency (ms), {label} (ours)": ("median_ms", "mean"),
-           "latency sd (ms)": ("median_ms", "std"), "batch": ("batch", "first"), "threads": ("threads", "first"),
-           "size (MiB, state_dict)": ("size_MiB", "mean"), "n seeds": ("seed", "nunique")})
-    theirs = paper_table("I").rename(columns={"accuracy": f"accuracy (%), {PAPER_DATA} (paper)",
-                                              "inference_time": f"inference time (s), {PAPER_DATA} (paper)"})
-    return theirs.join(ours, how="outer").loc[list(ROWS_I.values())].reset_index(names="row")
 
 
 def student_runs(runner: Runner, cfg: dict, name: str = "SqueezeNet") -> pd.DataFrame:
@@ -229,33 +199,6 @@ def student_runs(runner: Runner, cfg: dict, name: str = "SqueezeNet") -> pd.Data
 
 def histories(runner: Runner, cfg: dict, distilled: bool, name: str = "SqueezeNet") -> list[pd.DataFrame]:
     return [runner.run(student(cfg, name, s, distilled)).history() for s in cfg["seeds"]]
-
-
-def kd_table(students: pd.DataFrame, teachers: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Teacher, student alone and distilled: our test accuracy beside the paper's numbers (Sec. III-D, IV)."""
-    runs = pd.concat([teachers.assign(row="teacher"), students.assign(row=students.distilled.map({True: "distilled",
-                                                                                                 False: "alone"}))])
-    ours = _summary(runs, "row", "test_top1", dataset_label(cfg)).set_index("row")
-    theirs = paper_table("III-D").rename(columns=lambda q: f"{q.replace('_', ' ')} (%), {PAPER_DATA} (paper)")
-    return ours.join(theirs, how="left").loc[["teacher", "alone", "distilled"]].reset_index()
-
-
-def sizes(model) -> dict:
-    """Parameters, and size in MiB counted two ways: fp32 parameters only, and the state_dict (buffers too)."""
-    params = sum(p.numel() for p in model.parameters())
-    state = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    return {"parameters": params, "size (MiB), parameters only": params * 4 / 2**20,
-            "size (MiB), state_dict": state / 2**20}
-
-
-def table2(cfg: dict) -> pd.DataFrame:
-    """Table II counted on the paper's architectures with a 525-way head, beside the paper's (profile-independent;
-    StudentNet's architecture is not given: kdlib's `studentnet` is sized to match)."""
-    arch = {"ResNet-50 (teacher)": PAPER["baseline"]["name"]} | {f"{k} (student)": v["name"]
-                                                                  for k, v in PAPER["students"].items()}
-    ours = pd.DataFrame([{"row": k, **sizes(models.build(v, 525))} for k, v in arch.items()]).set_index("row")
-    theirs = paper_table("II").rename(columns={"parameters": "parameters (paper)", "size": "size (MB, paper)"})
-    return ours.join(theirs).reset_index()
 
 
 def chain_name(scope: str, regulariser: str) -> str:
@@ -276,14 +219,22 @@ def pruning_runs(runner: Runner, cfg: dict) -> pd.DataFrame:
     return runs.assign(global_sparsity=100 * (1 - runs.params_nonzero / runs.params_total))
 
 
-def table3(runs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Ours per chain and iteration (mean over seeds) beside the paper's chain (Table III)."""
-    label = dataset_label(cfg)
-    ours = runs.assign(val=100 * runs.val_top1, test=100 * runs.test_top1).groupby(["chain", "iteration"]).agg(
-        **{f"global sparsity (%), {label} (ours)": ("global_sparsity", "mean"),
-           f"validation accuracy (%), {label} (ours)": ("val", "mean"), "val sd": ("val", "std"),
-           f"test accuracy (%), {label} (ours)": ("test", "mean"), "test sd": ("test", "std"),
-           "n seeds": ("seed", "nunique")}).reset_index()
-    theirs = paper_table("III").rename(columns=lambda q: f"{q.replace('_', ' ')} (%), {PAPER_DATA} (paper)")
-    theirs.index = theirs.index.astype(int)
-    return ours.merge(theirs, left_on="iteration", right_index=True, how="left")
+
+def compute(runner: Runner, cfg: dict) -> pd.DataFrame:
+    """Optimizer steps, seconds per step and wall seconds of every run this notebook uses, by part (from each run's
+    record: the machine and load it was computed under, not this session's)."""
+    parts = {"source (pretraining stand-in)": [source(cfg)] if cfg["source"] else [],
+             "baselines": [baseline(cfg, st, s) for st in STRATEGIES for s in cfg["seeds"]],
+             "int8 (Table I)": [int8(cfg, s) for s in cfg["seeds"]],
+             "students": [student(cfg, "SqueezeNet", s, kd) for kd in (False, True) for s in cfg["seeds"]],
+             "pruning chains": [r for s in cfg["seeds"] for sc, rg in cfg["prune"]["chains"] for r in pruning(cfg, sc, rg, s)],
+             "unpruned control": [r for s in cfg["seeds"] for r in unpruned(cfg, cfg["prune"]["primary"][1], s)]}
+    rows = []
+    for part, specs_ in parts.items():
+        for spec in specs_:
+            run = runner.run(spec)
+            steps = int(run.history()["steps"].sum()) if "steps" in run.history() else 0
+            rows.append({"part": part, "runs": 1, "steps": steps, "train seconds": steps * run.metrics.get("seconds_per_step", 0.0),
+                         "wall seconds": run.meta.get("wall_seconds", float("nan"))})
+    out = pd.DataFrame(rows).groupby("part", sort=False).sum()
+    return out.assign(**{"seconds per step": out["train seconds"] / out.steps.where(out.steps > 0)})

@@ -59,7 +59,7 @@ PAPER = {
     "alone_train": {**NESTEROV, "lr": 0.001, "epochs": 240, "schedule": "multistep", "milestones": [150, 180, 210]},
     "finetune": {**NESTEROV, "lr": 0.001, "epochs": 10, "schedule": "constant"},
     "levels": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-    "seeds": list(range(10)), "alone_seeds": list(range(10)), "teacher_seed": 0,
+    "seeds": list(range(10)), "alone_seeds": list(range(10)), "sweep_alone": True, "teacher_seed": 0,
     "w1": 0.5, "w2": 0.5,
     "breakpoint_tolerance": 0.01, "margin_points": 0.5, "learn_gap_points": 6.0,
     "fig5_pairs": ["EfficientNet-b3->EfficientNet-b2", "EfficientNet-b1->EfficientNet-b0", "EfficientNet-b3->MobileNet"],
@@ -73,7 +73,8 @@ SOURCES = {
     "alone_train": "ours: the no-KD student for the 'adapts to KD' claim, the KD student's budget exactly",
     "finetune": "Sec. 2.2/4.1: only the last layer is fine-tuned (lr of Sec. 4; epochs not stated)",
     "levels": "Sec. 4.1 (0% to 90% in steps of 10%)", "seeds": "Sec. 4.1 (10 iterations per pair)",
-    "alone_seeds": "ours (as seeds)", "teacher_seed": "ours", "w1": "Sec. 4.2 (w1 = w2 = 0.5)", "w2": "Sec. 4.2",
+    "alone_seeds": "ours (as seeds)", "sweep_alone": "ours: students alone pruned like the SimKD students (claim 8)",
+    "teacher_seed": "ours", "w1": "Sec. 4.2 (w1 = w2 = 0.5)", "w2": "Sec. 4.2",
     "breakpoint_tolerance": "ours: last level before validation accuracy falls > 1 point below the unpruned model's",
     "margin_points": "ours: the paper calls 0.35 points below 'comparable' (Table 1, ResNet101->ResNet18)",
     "learn_gap_points": "ours: the paper's largest teacher-student gap (Table 1, EfficientNet-b3->MobileNet, 6.03)",
@@ -83,14 +84,11 @@ SOURCES = {
 # cpu: Fashion-MNIST at 16 px, three small teachers each teaching one student of each family present (ResNet, VGG,
 # MobileNet), so family and teacher are not confounded; each pair stands for a pair of the paper.
 _CPU = [("cifar_resnet18", 0.25, "cifar_resnet20", 0.5, "ResNet", "ResNet101->ResNet50"),
-        ("cifar_resnet18", 0.25, "cifar_vgg11", 0.125, "VGG", "DenseNet161->DenseNet169"),
-        ("cifar_resnet18", 0.25, "cifar_mobilenet_v1", 0.25, "MobileNet", "DenseNet169->MobileNet"),
+        ("cifar_resnet18", 0.25, "cifar_vgg16", 0.25, "VGG", "DenseNet161->DenseNet169"),
         ("cifar_vgg11", 0.5, "cifar_resnet8x4", 0.25, "ResNet", "ResNet101->ResNet18"),
         ("cifar_vgg11", 0.5, "cifar_vgg11", 0.25, "VGG", "DenseNet161->DenseNet201"),
-        ("cifar_vgg11", 0.5, "cifar_mobilenet_v2", 0.35, "MobileNet", "EfficientNet-b3->MobileNet"),
-        ("cifar_resnet8x4", 0.5, "cifar_resnet32", 0.25, "ResNet", "ResNet152->ResNet34"),
-        ("cifar_resnet8x4", 0.5, "cifar_vgg16", 0.125, "VGG", "EfficientNet-b3->EfficientNet-b2"),
-        ("cifar_resnet8x4", 0.5, "cifar_mobilenet_v1", 0.5, "MobileNet", "EfficientNet-b1->EfficientNet-b0")]
+        ("cifar_resnet8x4", 0.5, "cifar_resnet32", 0.5, "ResNet", "ResNet152->ResNet34"),
+        ("cifar_resnet8x4", 0.5, "cifar_vgg19", 0.25, "VGG", "DenseNet169->MobileNet")]
 CPU_PAIRS = {f"{t.removeprefix('cifar_')}x{tw:g}->{s.removeprefix('cifar_')}x{sw:g}": _pair(t, s, fam, pp, tw=tw, sw=sw)
              for t, tw, s, sw, fam, pp in _CPU}
 CPU_TRAIN = {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "batch_size": 64,
@@ -185,7 +183,8 @@ def cells(cfg: dict) -> dict:
         for pair in cfg["pairs"]:
             for role, seed, base in bases(cfg, dataset, pair):
                 for (method, level), spec in sweep(cfg, base, PART[role]).items():
-                    out[(dataset, pair, role, seed, method, level)] = spec
+                    if role != "alone" or cfg["sweep_alone"] or level == 0:  # level 0: the KD-beats-alone check
+                        out[(dataset, pair, role, seed, method, level)] = spec
     return out
 
 
@@ -212,10 +211,10 @@ def _head_params(run_id: str, model: dict, dataset: str) -> int:
     return layer.out_features * inputs + (layer.bias.numel() if layer.bias is not None else 0)
 
 
-def sweep_table(runner, cfg: dict) -> pd.DataFrame:
+def sweep_table(runner, cfg: dict, all_cells: dict | None = None) -> pd.DataFrame:
     """Every sweep run with `params`, the nonzero parameters of the network as the paper counts it (teacher: all
     of it; student: the student network alone, decision 12), and `params_deployable` (the whole model run)."""
-    df = runner.results(cells(cfg), ["dataset", "pair", "role", "seed", "method", "level"])
+    df = runner.results(all_cells or cells(cfg), ["dataset", "pair", "role", "seed", "method", "level"])
     df["family"] = df.pair.map({p: v["family"] for p, v in cfg["pairs"].items()})
     df["params_deployable"] = df.params_nonzero
     df["params"] = df.params_nonzero.astype(float)
@@ -271,47 +270,6 @@ def training_table(runner, cfg: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-QUANTITIES = {("teacher", "acc_before"): "acc_teacher", ("student", "acc_before"): "acc_student_distilled",
-              ("teacher", "params_before"): "params_teacher_before", ("student", "params_before"): "params_student_before",
-              ("teacher", "acc_breakpoint"): "acc_teacher_breakpoint",
-              ("student", "acc_breakpoint"): "acc_student_breakpoint",
-              ("teacher", "params_breakpoint"): "params_teacher_breakpoint",
-              ("student", "params_breakpoint"): "params_student_breakpoint"}
-
-
-def paper_table(table: str) -> pd.DataFrame:
-    """The paper's Table 1 or 2 (and the text's numbers) in long form: accuracies in %, parameters as counts."""
-    p = report.paper_numbers(ID)
-    p = p[p.table.isin([table, "text"]) & p.quantity.str.startswith(("acc", "params"))].copy()
-    big = p.quantity.str.endswith("_1e7")
-    p.loc[big, "value"] = p.loc[big, "value"] * 1e7
-    p["quantity"] = p.quantity.str.removesuffix("_1e7")
-    want = "cifar100" if table == "1" else "cifar10"
-    p = p[p.dataset == want].groupby(["pair", "method", "quantity"]).value.first().reset_index()
-    return p.rename(columns={"pair": "paper_pair", "value": f"paper ({want})"})
-
-
-def table12(pairs: pd.DataFrame, cfg: dict, dataset: str) -> pd.DataFrame:
-    """Tables 1-2 for one of our datasets: our per-pair values (seeds averaged) beside the paper's, joined on the
-    paper's pair each of ours stands for (accuracy in %, parameters as counts)."""
-    d = pairs[(pairs.dataset == dataset) & pairs.role.isin(["teacher", "student"])]
-    rows = [{"pair": r.pair, "paper_pair": cfg["pairs"][r.pair]["paper_pair"], "method": r.method,
-             "quantity": q, f"ours ({dataset})": (100 if q.startswith("acc") else 1) * r[col]}
-            for r in d.itertuples() for (role, col), q in QUANTITIES.items() if role == r.role]
-    ours = pd.DataFrame(rows)
-    table = "1" if PAPER_DATASET[dataset] == "cifar100" else "2"
-    return ours.merge(paper_table(table), on=["paper_pair", "method", "quantity"], how="left")
-
-
-def table3(pairs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Table 3 (ours): the STUDENT's parameters at its breakpoint per teacher, KD before pruning as the paper
-    credits it; the seven other methods' columns were lost in the extraction (report.paper_numbers: missing)."""
-    d = pairs[pairs.role == "student"].pivot_table(index=["dataset", "pair"], columns="method",
-                                                   values="params_breakpoint").reset_index()
-    d.insert(2, "teacher", d.pair.map(lambda p: cfg["pairs"][p]["teacher"]["name"]))
-    return d.rename(columns={"weight": "KD + weight pruning", "channel": "KD + channel pruning"})
-
-
 def layer_removal(runner, all_cells: dict, bp: pd.DataFrame, dataset: str, pair: str, seed: int) -> pd.DataFrame:
     """Fig. 5: per layer of the student network, the fraction of weights removed at the weight and the channel
     breakpoint of one SimKD student."""
@@ -344,7 +302,8 @@ def cost(cfg: dict, images: int = 45_000) -> dict:
             total += points * metrics.gpu_hours(t / 3, images + 15_000, 1)
         total += seeds * metrics.gpu_hours(s + t / 3, images, cfg["kd_train"]["epochs"])
         total += alone_ * metrics.gpu_hours(s, images, cfg["alone_train"]["epochs"])
-        total += points * (seeds + alone_) * metrics.gpu_hours(max(t, s) / 3, images + 15_000, 1)
+        models_ = points * seeds + (points * alone_ if cfg["sweep_alone"] else alone_)
+        total += models_ * metrics.gpu_hours(max(t, s) / 3, images + 15_000, 1)
     return {f"{len(cfg['pairs'])} pairs x {len(cfg['datasets'])} datasets": len(cfg["datasets"]) * total}
 
 
