@@ -146,6 +146,11 @@ def evaluate(claim: Claim, ours: Sequence[float] | float | None, baseline: Seque
     if failed:
         row.update(verdict=NOT_TESTED, p=math.nan, p_opposite=math.nan,
                    note="precondition failed: " + ", ".join(failed))
+    elif claim.kind != "deterministic" and r["sd"] == 0 and r["effect"] == 0:
+        # Both arms gave identical values in every unit (the same run on both sides, or models stuck at chance): the
+        # interval is the point 0, and a non-inferiority or equivalence claim would hold by construction.
+        row.update(verdict=stats.INCONCLUSIVE, p=math.nan, p_opposite=math.nan,
+                   note="both arms identical in every unit (difference 0, sd 0): no evidence either way")
     return row
 
 

@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                                             gpu_hours=("gpu_hours", "sum")).reset_index()
     report.save_table(summary, "paper", "", "cost_summary")
     print(summary.to_string(index=False))
+    from .publish import replace_section
+    replace_section("cost", "Computed by `python -m kdlib.costs` (figures/paper/cost_summary.csv):\n\n"
+                            + summary.rename(columns={"gpu_hours": "A100 GPU-hours"}).round(1).to_markdown(index=False))
     return 0
 
 

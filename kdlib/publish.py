@@ -171,13 +171,18 @@ def pip_freeze() -> str:
         return f"pip freeze failed: {e}\n"
 
 
-def update_readme(provenance_line: str, summary: pd.DataFrame) -> None:
-    """Replace the README's generated summary (between its markers) with this run's claim counts."""
+def replace_section(name: str, body: str) -> bool:
+    """Replace the README's generated section `name` (between <!-- name:start --> and <!-- name:end -->)."""
     readme = report.ROOT / "README.md"
     text = readme.read_text()
-    start, end = "<!-- summary:start -->", "<!-- summary:end -->"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
-        return
-    body = (f"{start}\nClaims by verdict, computed by `make reproduce` ({provenance_line}):\n\n"
-            f"{summary.to_markdown(index=False)}\n{end}")
-    files.write_text(readme, text[:text.index(start)] + body + text[text.index(end) + len(end):])
+        return False
+    files.write_text(readme, text[:text.index(start)] + f"{start}\n{body}\n{end}" + text[text.index(end) + len(end):])
+    return True
+
+
+def update_readme(provenance_line: str, summary: pd.DataFrame) -> None:
+    """Replace the README's generated summary (between its markers) with this run's claim counts."""
+    replace_section("summary", f"Claims by verdict, computed by `make reproduce` ({provenance_line}):\n\n"
+                               f"{summary.to_markdown(index=False)}")

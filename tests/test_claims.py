@@ -151,3 +151,14 @@ def test_not_tested_rows_and_validation():
         claims.table([{"id": "1", "verdict": "maybe"}])
     with pytest.raises(ValueError, match="duplicate"):
         claims.table([row, row])
+
+
+def test_identical_arms_give_no_verdict_even_where_a_margin_would_make_it_hold():
+    """Both arms equal in every unit (the same run on both sides, or models at chance): non-inferiority would hold by
+    construction; the row is inconclusive and stays out of the Holm family."""
+    c = Claim("x", "pruned keeps accuracy", "p", "seed", "unpruned", kind="non_inferiority", margin=1.0, scale=100.0)
+    row = claims.evaluate(c, [0.1, 0.1, 0.1], [0.1, 0.1, 0.1])
+    assert row["verdict"] == stats.INCONCLUSIVE and math.isnan(row["p"]) and "identical" in row["note"]
+    table = claims.table([row, claims.evaluate(Claim("y", "t", "p", "seed", "c"), [1.0, 2.1, 3.2], [0.0, 1.0, 2.0])])
+    assert table.set_index("id").loc["x", "verdict"] == stats.INCONCLUSIVE
+    assert math.isnan(table.set_index("id").loc["x", "p_adjusted"])

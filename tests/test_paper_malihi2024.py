@@ -20,7 +20,7 @@ def _cfg(students=("resnet20", "vgg11", "mobilenet_v1", "resnet32", "vgg16", "mo
                                                   "student": {"name": f"cifar_{s}", "width": 0.5},
                                                   "family": FAMILY[s], "paper_pair": "-", "image_size": None}
              for i, s in enumerate(students)}
-    return {"datasets": ["d"], "pairs": pairs, "margin_points": 0.5, "learn_gap_points": 6.0, "sweep_alone": True}
+    return {"datasets": ["cifar10"], "pairs": pairs, "margin_points": 0.5, "learn_gap_points": 6.0, "sweep_alone": True}
 
 
 def _rows(cfg, student_bp, channel, alone_acc=0.85, teacher_acc=(0.90, 0.91)):
@@ -30,7 +30,7 @@ def _rows(cfg, student_bp, channel, alone_acc=0.85, teacher_acc=(0.90, 0.91)):
     for i, pair in enumerate(cfg["pairs"]):
         t = teacher_acc[0 if i < 3 else 1]
         (wa, wp), (ca, cp, level) = student_bp[i], channel[i]
-        base = {"dataset": "d", "pair": pair, "family": cfg["pairs"][pair]["family"], "seeds": 1}
+        base = {"dataset": "cifar10", "pair": pair, "family": cfg["pairs"][pair]["family"], "seeds": 1}
         for method in ("weight", "channel"):
             out.append({**base, "role": "teacher", "method": method, "acc_before": t, "acc_breakpoint": t,
                         "params_before": 1e6, "params_breakpoint": 1e6, "level": 0.0, "min_level": 0.0})
@@ -49,7 +49,7 @@ def _rows(cfg, student_bp, channel, alone_acc=0.85, teacher_acc=(0.90, 0.91)):
 
 
 def _trained(cfg, plateaued=True):
-    return pd.DataFrame([{"dataset": "d", "pair": p, "role": "teacher", "plateaued": plateaued} for p in cfg["pairs"]])
+    return pd.DataFrame([{"dataset": "cifar10", "pair": p, "role": "teacher", "plateaued": plateaued} for p in cfg["pairs"]])
 
 
 NOISE = np.array([0.3, -0.2, 0.1, -0.3, 0.25, -0.15])
@@ -71,27 +71,28 @@ def test_known_verdicts_reproduced_not_reproduced_inconclusive_and_failed_precon
     weight = [(0.88 + 0.03 * e, 3e4 * (1 + 0.1 * e)) for e in NOISE]
     alone = [0.90] * 5 + [0.80]  # KD (88%) beats training alone on one student only: claim 8's precondition fails
     df = _table(cfg, weight=weight, channel=channel, alone_acc=alone)
-    assert df.loc["1-d", "verdict"] == "reproduced"
-    assert df.loc["7-d", "verdict"] == "not reproduced"
-    assert df.loc["4-d", "verdict"] == "inconclusive" and "would give 80% power" in df.loc["4-d", "note"]
-    assert df.loc["8-d", "verdict"] == "not tested at this profile"
-    assert "KD beats training alone" in df.loc["8-d", "note"] and "FAILED" in df.loc["8-d", "precondition"]
-    assert df.loc["10-d", "verdict"] == "not tested at this profile" and "lost" in df.loc["10-d", "note"]
-    assert np.isnan(df.loc["8-d", "p_adjusted"]) and df.loc["1-d", "n"] == 6
+    assert df.loc["1-cifar10", "verdict"] == "reproduced"
+    assert df.loc["7-cifar10", "verdict"] == "not tested at this profile"
+    assert "holds by construction" in df.loc["7-cifar10", "note"]
+    assert df.loc["4-cifar10", "verdict"] == "inconclusive" and "would give 80% power" in df.loc["4-cifar10", "note"]
+    assert df.loc["8-cifar10", "verdict"] == "not tested at this profile"
+    assert "KD beats training alone" in df.loc["8-cifar10", "note"] and "FAILED" in df.loc["8-cifar10", "precondition"]
+    assert df.loc["10-cifar10", "verdict"] == "not tested at this profile" and "lost" in df.loc["10-cifar10", "note"]
+    assert np.isnan(df.loc["8-cifar10", "p_adjusted"]) and df.loc["1-cifar10", "n"] == 6
 
 
 def test_no_baseline_replicate_serves_two_units():
     cfg = _cfg()
     df = _table(cfg)
     # claims 5 and 6 compare with the teacher: two teachers, so two units (not six pairs)
-    assert df.loc["5-d", "n"] == 2 and df.loc["6-d", "n"] == 2
+    assert df.loc["5-cifar10", "n"] == 2 and df.loc["6-cifar10", "n"] == 2
     units = pc.by_teacher(_rows(cfg, [(0.88, 3e4)] * 6, [(0.87, 9e4, 0.1)] * 6), cfg, "weight")
     assert len(units) == 2 and units.pairs.tolist() == [3, 3]
     # two pairs with the same student architecture share one student trained alone: one unit for claim 8
     same = _cfg(("resnet20", "vgg11", "mobilenet_v1", "resnet20", "vgg16", "mobilenet_v2"))
     rows = _rows(same, [(0.88, 3e4)] * 6, [(0.87, 9e4, 0.1)] * 6)
     assert len(pc.by_student(rows, same)) == 5
-    assert _table(same).loc["8-d", "n"] == 5
+    assert _table(same).loc["8-cifar10", "n"] == 5
     rows.loc[(rows.role == "teacher") & (rows.pair == "T1->vgg11"), "acc_breakpoint"] = 0.5  # one teacher, two values
     with pytest.raises(ValueError, match="not one replicate"):
         pc.by_teacher(rows, same, "weight")
@@ -101,18 +102,18 @@ def test_channel_breakpoint_at_level_0_is_a_failed_precondition():
     cfg = _cfg()
     channel = [(0.88, 1e5, 0.0)] * 4 + [(0.87, 9e4, 0.1)] * 2   # four students never channel-pruned
     df = _table(cfg, channel=channel)
-    for claim in ("6-d", "9-d"):
+    for claim in ("6-cifar10", "9-cifar10"):
         assert df.loc[claim, "verdict"] == "not tested at this profile"
         assert "channel breakpoint above level 0" in df.loc[claim, "note"]
-    assert df.loc["7-d", "verdict"] in ("inconclusive", "not reproduced")  # ratio 1 on four pairs
+    assert df.loc["7-cifar10", "verdict"] == "not tested at this profile"  # by construction, whatever the data
 
 
 def test_students_that_do_not_learn_fail_every_student_claim():
     cfg = _cfg()
     rows = _rows(cfg, [(0.88, 3e4)] * 6, [(0.87, 9e4, 0.1)] * 6, teacher_acc=(0.99, 0.91))
     df = claims.table(pc.rows(rows, _trained(cfg), cfg)).set_index("id")
-    assert all(df.loc[c, "verdict"] == "not tested at this profile" for c in ("1-d", "2-d", "4-d", "5-d", "8-d"))
-    assert "within 6 points" in df.loc["1-d", "note"]
+    assert all(df.loc[c, "verdict"] == "not tested at this profile" for c in ("1-cifar10", "2-cifar10", "4-cifar10", "5-cifar10", "8-cifar10"))
+    assert "within 6 points" in df.loc["1-cifar10", "note"]
 
 
 def test_smoke_sized_tables_are_not_tested_with_the_reason():
@@ -120,14 +121,14 @@ def test_smoke_sized_tables_are_not_tested_with_the_reason():
     rows = _rows(cfg, [(0.88, 3e4)], [(0.87, 9e4, 0.1)])
     df = claims.table(pc.rows(rows, _trained(cfg), cfg))
     assert set(df.verdict) == {"not tested at this profile"}
-    assert df.set_index("id").loc["1-d", "note"].startswith("n = 1 unit")
+    assert df.set_index("id").loc["1-cifar10", "note"].startswith("n = 1 unit")
 
 
 def test_breakpoints_use_validation_and_level_0_is_the_fine_tuned_control():
     cfg = {"breakpoint_tolerance": 0.01, "w1": 0.5, "w2": 0.5}
     val = [0.90, 0.905, 0.895, 0.85, 0.80]
     test = [0.89, 0.90, 0.91, 0.84, 0.79]
-    sweep = pd.DataFrame({"dataset": "d", "pair": "p", "role": "student", "seed": 0, "method": "weight", "family": "F",
+    sweep = pd.DataFrame({"dataset": "cifar10", "pair": "p", "role": "student", "seed": 0, "method": "weight", "family": "F",
                           "level": [0.0, 0.1, 0.2, 0.3, 0.4], "val_top1": val, "test_top1": test,
                           "params": [100.0, 90, 80, 70, 60], "params_deployable": [150.0, 140, 130, 120, 110]})
     bp = paper.breakpoints(sweep, cfg).iloc[0]
@@ -179,5 +180,14 @@ def test_cost_and_fidelity_cover_the_paper_profile():
 def test_claim_8_needs_pruned_students_alone():
     cfg = {**_cfg(), "sweep_alone": False}
     df = _table(cfg, alone_acc=0.80)   # KD (88%) beats training alone everywhere, but nothing alone was pruned
-    assert df.loc["8-d", "verdict"] == "not tested at this profile" and "sweep_alone" in df.loc["8-d", "note"]
-    assert _table({**cfg, "sweep_alone": True}, alone_acc=0.80).loc["8-d", "verdict"] != "not tested at this profile"
+    assert df.loc["8-cifar10", "verdict"] == "not tested at this profile" and "sweep_alone" in df.loc["8-cifar10", "note"]
+    assert _table({**cfg, "sweep_alone": True}, alone_acc=0.80).loc["8-cifar10", "verdict"] != "not tested at this profile"
+
+
+def test_models_at_chance_fail_the_learn_check_although_they_agree():
+    cfg = _cfg()
+    rows = _rows(cfg, [(0.11, 3e4)] * 6, [(0.10, 9e4, 0.1)] * 6, teacher_acc=(0.11, 0.10))
+    rows.loc[rows.role == "student", "acc_before"] = 0.105  # every student within a point of its chance-level teacher
+    df = claims.table(pc.rows(rows, _trained(cfg), cfg)).set_index("id")
+    assert df.loc["1-cifar10", "verdict"] == "not tested at this profile"
+    assert "floor 30%" in df.loc["1-cifar10", "precondition"] and "under the floor" in df.loc["1-cifar10", "precondition"]

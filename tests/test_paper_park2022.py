@@ -27,10 +27,13 @@ def synthetic(kd_gain=0.02, st_vs_cl1=-0.02, dbl_gap=0.0):
         rows += _rows("VGG19DBL", r, "VGG11", 0.81, kd_gain - dbl_gap, noise=8.0)
     rows += _rows("none", "-", "VGG19DBL", 0.8) + _rows("VGG19DBL", "none", "VGG11", 0.80, kd_gain)
     rows += _rows("VGG19", "0.59", "VGG19-ST59", 0.80) + _rows("VGG19", "0.59", "VGG19-CL1", 0.80, -st_vs_cl1)
-    teachers = pd.DataFrame([{"teacher": "VGG19", "pruning_ratio": c, "seed": 1000, "test_top1": a, "true_label_prob": p}
-                             for c, a, p in [("none", 0.84, 0.90), ("0.36", 0.845, 0.87), ("dense 0.36", 0.85, 0.91),
-                                             ("0.59", 0.84, 0.86), ("dense 0.59", 0.85, 0.92),
-                                             ("0.79", 0.85, 0.85), ("dense 0.79", 0.84, 0.93)]])
+    teachers = pd.DataFrame([{"teacher": "VGG19", "pruning_ratio": c, "seed": s, "test_top1": a + NOISE[s] / 4,
+                              "true_label_prob": p + NOISE[s] * (1 if i % 2 else -1)}  # one teacher chain per seed
+                             for s in SEEDS
+                             for i, (c, a, p) in enumerate([("none", 0.84, 0.90), ("0.36", 0.845, 0.87),
+                                                            ("dense 0.36", 0.85, 0.91), ("0.59", 0.84, 0.86),
+                                                            ("dense 0.59", 0.85, 0.92), ("0.79", 0.85, 0.85),
+                                                            ("dense 0.79", 0.84, 0.93)])])
     plateau = {n: kc.Check(f"{n} trained to a plateau", True, "synthetic") for n in ("VGG19", "VGG19DBL")}
     return pd.DataFrame(rows), teachers, plateau
 
@@ -46,7 +49,9 @@ def test_known_verdicts_reproduced_not_reproduced_inconclusive():
     assert df.loc["3", "verdict"] == "reproduced"
     assert df.loc["7a", "verdict"] == "not reproduced"
     assert df.loc["10", "verdict"] == "inconclusive" and "would give 80% power" in df.loc["10", "note"]
-    assert df.loc["4", "n"] == 3 and df.loc["4", "effect"] > 0  # pruned teachers give a lower true-label probability
+    assert df.loc["4", "n"] == 6 and df.loc["4", "effect"] > 0  # pruned teachers give a lower true-label probability
+    one_chain = synthetic()[1].assign(seed=1000).drop_duplicates(["teacher", "pruning_ratio"])
+    assert "one teacher chain" in _verdicts(synthetic()[0], one_chain, synthetic()[2]).loc["4", "note"]
     assert df.loc["2", "verdict"] == "reproduced" and "0.36" in df.loc["2", "precondition"]
 
 

@@ -248,7 +248,8 @@ def dense_table(runner, cfg: dict) -> pd.DataFrame:
         r = runner.run(dense(cfg, model))
         ok, detail = metrics.plateaued(r.history())
         rows.append({"model": model, "test_top1": r.metrics["test_top1"], "epochs": r.metrics["epochs_run"],
-                     "plateau": ok, "plateau_detail": detail, "run": r.id})
+                     "plateau": ok, "plateau_detail": detail, "classes": runner.dataset(dense(cfg, model)).info.num_classes,
+                     "run": r.id})
     return pd.DataFrame(rows)
 
 

@@ -105,7 +105,11 @@ def _missing(claim: Claim, reason: str) -> dict:
 def dense_checks(dense: pd.DataFrame, model: str) -> list[Check]:
     """The dense model DG2PF starts from was trained to a plateau (metrics.plateaued, computed by the notebook)."""
     d = dense.set_index("model").loc[model]
-    return [Check(f"dense {model} trained to a plateau", bool(d["plateau"]), str(d["plateau_detail"]))]
+    out = [Check(f"dense {model} trained to a plateau", bool(d["plateau"]), str(d["plateau_detail"]))]
+    if "classes" in d:  # a model stuck at chance is flat too: the plateau means nothing below chance + 20 points
+        floor = 1 / d["classes"] + 0.20
+        out.append(kc.check_at_least(f"dense {model} above chance + 20 points", float(d["test_top1"]), floor, "test acc@1 "))
+    return out
 
 
 def learns(runs: pd.DataFrame, dense: pd.DataFrame, name: str, **where) -> Check:

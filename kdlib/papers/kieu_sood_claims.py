@@ -16,6 +16,7 @@ ID = "kieu_sood"
 SEED = "seed (its own baseline, teacher and chains; paired by seed)"
 FP32, INT8, FP32_EAGER = "fp32 inductor", "int8 PT2E inductor", "fp32 eager"
 INT8_MARGIN = 1.0  # points; why: MARGINS
+KD_MARGIN = 2.0    # points; why: MARGINS
 MARGINS = {
     "2a": "1 point: MLPerf Inference's quality target for quantized models (99% of the fp32 accuracy) at these "
           "accuracies, five times the paper's own 0.2-point drop",
@@ -47,7 +48,7 @@ def declared() -> dict[str, Claim]:
               kind="deterministic", units="x"),
         Claim("4", "KD transfers knowledge with minimal accuracy loss (distilled student vs its teacher)",
               "abstract; Sec. III-D: ~98% teacher -> 84% student", SEED, "its teacher (the all-layers baseline)",
-              kind="non_inferiority", margin=round(paper_gap(), 2), **pts),
+              kind="non_inferiority", margin=KD_MARGIN, **pts),
         Claim("5", "KD lifts SqueezeNet well above the same network trained alone", "Sec. III-D, IV: 60-70% -> 84%",
               SEED, "SqueezeNet alone, same epochs", **pts),
         Claim("6", "Iterative pruning with fine-tuning ends more accurate than the unpruned model",
@@ -55,10 +56,13 @@ def declared() -> dict[str, Claim]:
               "the same fine-tuning chain without pruning (equal budget)", **pts),
         Claim("7a", "Pruning performs best: its accuracy change beats quantization's",
               "abstract, Sec. IV: +1.21 (Table III) vs -0.20 points (Table I)", SEED,
-              "int8's change from the same baseline", **pts),
+              "int8's change from the same baseline; pruning's change is measured against the equal-budget unpruned "
+              "chain (so its extra fine-tuning does not count); compression not matched (int8 4x smaller, pruning "
+              "fewer nonzeros but dense storage)", **pts),
         Claim("7b", "Pruning performs best: its accuracy change beats distillation's",
               "abstract, Sec. IV: +1.21 (Table III) vs -14.6 points (Sec. III-D)", SEED,
-              "the distilled student's change from its teacher", **pts),
+              "the distilled student's change from its teacher; pruning's change against the equal-budget unpruned "
+              "chain; compression not matched", **pts),
     ]}
 
 
@@ -138,7 +142,7 @@ def claims(baselines: pd.DataFrame, table1: pd.DataFrame, students: pd.DataFrame
     last = table3[table3.iteration == table3.iteration.max()]
     pruned, control = last[last.chain == primary], last[last.chain == "unpruned"]
     rows.append(_row(c["6"], *paired(pruned, control)))
-    gain = _change(pruned, teacher)
+    gain = _change(pruned, control)  # net of the extra fine-tuning: the equal-budget chain without pruning
     rows.append(_row(c["7a"], *paired(gain, _change(model(INT8), model(FP32)))))
     rows.append(_row(c["7b"], *paired(gain, _change(kd, teacher)), checks=[works]))
     return rows
