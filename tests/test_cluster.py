@@ -42,9 +42,9 @@ def test_levels_put_every_run_after_its_parents():
 
 def test_collect_lists_a_notebooks_pending_runs_without_computing_any(monkeypatch):
     todo = cluster.collect("park2022", "smoke")
-    assert len(todo) >= 20 and not (runs.runs_root() / "cache").exists(), "collect must not compute"
+    assert len(todo) >= 10 and not (runs.runs_root() / "cache").exists(), "collect must not compute"
     stages = {c.stage for c in todo}
-    assert stages == {"train", "prune"}
+    assert {"train", "prune"} <= stages <= {"train", "prune", "init"}
     keys = [cluster.run_key(c) for c in todo]
     assert len(set(keys)) == len(keys)
     done = set()

@@ -142,7 +142,7 @@ def test_runs_folder_that_cannot_be_written(tmp_path):
 
 
 def test_unknown_stage_key_and_values():
-    with pytest.raises(ValueError, match="unknown stage 'distil'; valid: train, pretrained, prune, dg2pf"):
+    with pytest.raises(ValueError, match="unknown stage 'distil'; valid: train, init, prune, dg2pf, int8"):
         specs.from_dict({**specs.to_dict(tiny_train_cfg()), "stage": "distil"})
     with pytest.raises(KeyError, match="unknown key.*'lerning_rate'.*valid: epochs, lr"):
         profiles.optim({"epochs": 1, "lerning_rate": 0.1})

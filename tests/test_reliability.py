@@ -170,7 +170,7 @@ def test_reproduce_killed_mid_notebook_resumes_to_the_same_tables(tmp_path):
     assert all(after[rid] == mtime for rid, mtime in survivors.items()), "finished runs were recomputed"
     assert_same_results(results_of(ref_runs), results_of(crashed))
     tables = sorted(p.name for p in (ref_figs / "smoke" / "park2022").glob("*.csv"))
-    assert "claims.csv" in tables and "agreement_and_smoothness.csv" in tables
+    assert "claims.csv" in tables and "agreement.csv" in tables
     for name in tables:
         pd.testing.assert_frame_equal(pd.read_csv(ref_figs / "smoke" / "park2022" / name),
                                       pd.read_csv(figs / "smoke" / "park2022" / name), check_exact=True)
