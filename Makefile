@@ -9,7 +9,7 @@ PIP      := $(PY) -m pip install -q -q --disable-pip-version-check
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the CPU-only build (no CUDA wheels) where the index is reachable.
 TORCH_INDEX ?=
 
-.PHONY: env data test test-slow bench reproduce clean-runs
+.PHONY: env data test test-slow test-dryrun bench reproduce clean-runs
 
 env: $(STAMP)
 
@@ -33,9 +33,14 @@ test: $(STAMP) data
 	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -m "not slow"
 
-# Tests that take minutes (a whole notebook scaled out through submitit's local executor); CI runs them too.
+# Tests that take minutes (a notebook scaled out through submitit's local executor, kill-and-resume); CI runs them too.
 test-slow: $(STAMP) data
-	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests -m slow
+	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests -m "slow and not dryrun"
+
+# The paper profile proven without a GPU: every notebook at the dryrun profile (about 40 minutes on 2 cores, so not
+# in CI's budget; run it before a release and after changing a paper's plans).
+test-dryrun: $(STAMP) data
+	KDLIB_PROFILE=smoke TQDM_DISABLE=1 $(PY) -m pytest tests -m dryrun
 
 # Speed against baselines, written to benchmarks/RESULTS.md (about 15 minutes; needs a cold `make reproduce` first
 # for the cpu wall times, or BENCH_ARGS=--cold-cpu to measure them now, 30 minutes more).

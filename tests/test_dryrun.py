@@ -9,6 +9,7 @@ OK = {"regenerated", "not run at this profile", "quoted only"}
 
 
 @pytest.mark.slow
+@pytest.mark.dryrun
 def test_the_dry_run_regenerates_every_table_and_figure_or_says_why_not(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path / "figures"))
