@@ -47,13 +47,35 @@ def claims_summary(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def provenance(total: float, timings: dict) -> str:
-    """One line: code version (commit, dirty or not), machine, torch, threads, speed probe, wall times."""
+def run_counts(profile: str, paper: str) -> dict:
+    """From the notebook's last run log: its distinct runs, how many were computed (not taken from the cache) in that
+    execution, and the seconds those runs took when they were computed (whenever that was)."""
+    path = runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
+    rows = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        row = json.loads(line)
+        rows[row["run"]] = row if row["run"] not in rows or row.get("computed") else rows[row["run"]]
+    return {"runs": len(rows), "computed": sum(bool(r.get("computed")) for r in rows.values()),
+            "compute_seconds": sum(float(r.get("wall_seconds") or 0) for r in rows.values())}
+
+
+def _timing(profile: str, paper: str, seconds: float) -> str:
+    """A notebook's wall time, and when some runs came from the cache, what its runs cost when computed."""
+    c = run_counts(profile, paper)
+    if not c["runs"] or c["computed"] == c["runs"]:
+        return f"{paper} {minutes(seconds)}"
+    return (f"{paper} {minutes(seconds)} with {c['runs'] - c['computed']} of {c['runs']} runs from the cache "
+            f"(all its runs computed: {minutes(c['compute_seconds'])})")
+
+
+def provenance(total: float, timings: dict, profile: str = "cpu") -> str:
+    """One line: code version (commit, dirty or not), machine, torch, threads, speed probe, wall times (a notebook
+    that resumed from cached runs says so: its wall time is then not a cold time)."""
     m = report.machine()
     dirty = " (with uncommitted changes)" if m.get("dirty") else ""
     return (f"kdlib {m['kdlib']}, commit `{m['commit']}`{dirty}, torch {m['torch']}, {m['processor']} with "
             f"{m['threads']} threads ({m['gflops']:.0f} GFLOP/s fp32 probe){', CUDA' if m['cuda'] else ', no GPU'}. "
-            f"Wall time {minutes(total)} ({', '.join(f'{p} {minutes(s)}' for p, s in timings.items())}).")
+            f"Wall time {minutes(total)} ({'; '.join(_timing(profile, p, s) for p, s in timings.items())}).")
 
 
 def minutes(seconds: float) -> str:
@@ -114,7 +136,7 @@ def write(profile: str, timings: dict, total: float) -> Path:
     folder = report.figures_root() / profile
     site = folder / "report"
     site.mkdir(parents=True, exist_ok=True)
-    line, summary = provenance(total, timings), claims_summary(profile)
+    line, summary = provenance(total, timings, profile), claims_summary(profile)
     md = [f"# Reproduction report: profile `{profile}`", "", line, "",
           "Verdicts: " + " ".join(f"**{k}**: {v}" for k, v in VERDICT_MEANING.items()), "",
           "## Claims, per paper", "", summary.to_markdown(index=False), "",

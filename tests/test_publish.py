@@ -70,3 +70,16 @@ def test_the_site_renders_in_a_headless_browser_with_every_image_loaded(site):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", dom, flags=re.S)
         assert (cells or page != "index.html") and not any(c.strip().lower() == "nan" for c in cells), page
     assert 'data-images="1"' in dom, "the notebook page shows its figure"
+
+
+def test_a_resumed_notebook_says_its_wall_time_is_not_cold(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path))
+    log = tmp_path / "cpu" / "runlog" / "park2022.jsonl"
+    log.parent.mkdir(parents=True)
+    rows = [{"run": "a", "computed": False, "wall_seconds": 600.0}, {"run": "b", "computed": True, "wall_seconds": 60.0},
+            {"run": "a", "computed": False, "wall_seconds": 600.0}]  # a run used twice counts once
+    log.write_text("\n".join(__import__("json").dumps(r) for r in rows))
+    assert publish.run_counts("cpu", "park2022") == {"runs": 2, "computed": 1, "compute_seconds": 660.0}
+    assert publish._timing("cpu", "park2022", 75.0) == ("park2022 1m15s with 1 of 2 runs from the cache "
+                                                        "(all its runs computed: 11m00s)")
+    assert publish._timing("cpu", "kieu_sood", 75.0) == "kieu_sood 1m15s"  # no log: nothing to qualify
