@@ -47,10 +47,15 @@ def claims_summary(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def runlog_path(profile: str, paper: str) -> Path:
+    """Where `paper`'s notebook logs the runs it used at `profile` (written by runner._log_run via $KDLIB_RUNLOG)."""
+    return runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
+
+
 def run_counts(profile: str, paper: str) -> dict:
     """From the notebook's last run log: its distinct runs, how many were computed (not taken from the cache) in that
     execution, and the seconds those runs took when they were computed (whenever that was)."""
-    path = runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
+    path = runlog_path(profile, paper)
     rows = {}
     for line in path.read_text().splitlines() if path.exists() else []:
         row = json.loads(line)

@@ -141,7 +141,7 @@ def eta(profile: str, remaining: list[str]) -> str:
 
 def runlog(profile: str, paper: str, fresh: bool = False) -> Path:
     """The JSON-lines log of the runs `paper`'s notebook used at `profile` (see runner._log_run)."""
-    path = runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
+    path = publish.runlog_path(profile, paper)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fresh:
         path.write_text("")
