@@ -273,6 +273,7 @@ def loader(data: Data, split: str, batch_size: int, *, train: bool | None = None
                             image_size=image_size)
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
     gen = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(part, batch_size=batch_size, shuffle=train, drop_last=train,
+    # a last partial batch is dropped in training, unless it is the only one (as TensorLoader does)
+    return torch.utils.data.DataLoader(part, batch_size=batch_size, shuffle=train, drop_last=train and len(part) > batch_size,
                                        num_workers=workers, generator=gen, pin_memory=torch.cuda.is_available(),
                                        persistent_workers=workers > 0)

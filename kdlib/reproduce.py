@@ -103,7 +103,7 @@ def prepare_dryrun() -> Path:
     from . import standins
     root = runs.runs_root() / "standins"
     t0 = time.perf_counter()
-    missing = [n for n, f in standins.FOLDERS.items() if not (root / "data" / f / standins.MARKER).exists()]
+    missing = [n for n, f in standins.FOLDERS.items() if not standins.is_current(root / "data" / f, n)]
     if missing:
         standins.write(root / "data", missing)
     standins.write_weights(root / "torch", PRETRAINED)

@@ -1,7 +1,8 @@
 """Paper-shaped stand-in datasets: small random data in the real on-disk formats `kdlib.data.load` reads.
 
 For a dry run of the `paper` profile on a machine without the papers' datasets: every class of CIFAR-10/100,
-TinyImageNet, Birds-525 and ImageNet exists with a few images each, laid out as the official downloads unpack,
+TinyImageNet, Birds-525 and ImageNet exists (with a few images each; in the 224 px sets only POPULATED classes hold
+images, the other class folders stay empty; TinyImageNet's val/ covers POPULATED classes), laid out as the official downloads unpack,
 so class counts, image sizes, the TinyImageNet val re-layout and the Birds class check all run for real.
 Each image carries its class as colours (a background tint and a centre square), so a few training steps
 are not pure noise. `python -m kdlib.standins <root>` writes all five.
@@ -17,8 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-MARKER = ".kdlib-standin"  # only folders carrying it are ever replaced
+from .formats import STANDIN_MARKER as MARKER  # only folders carrying it are ever replaced
+
+VERSION = 2  # bumped when what the writers produce changes; reproduce rewrites older stand-ins
 DEFAULTS = {"cifar10": 20, "cifar100": 10, "tinyimagenet": 4, "birds525": 2, "imagenet": 2}  # train per class
+# The 224 px sets: every class folder exists in every split (the class check, the 525/1000-way head and the class
+# indices are real), but only this many classes, spread over the index range, hold images. Evaluating 525 + 525
+# Birds or 2 x 1000 ImageNet images at 224 px took most of the dry run (a ResNet-50 pass: about a minute on 2 cores).
+# TinyImageNet's val/ (the test set) likewise: annotations for only this many classes (a 64 px ResNet18DBL pass over
+# 400 images took half a minute).
+POPULATED = {"birds525": 21, "imagenet": 20, "tinyimagenet": 20}
 FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "tinyimagenet": "tiny-imagenet-200",
            "birds525": "birds525", "imagenet": "imagenet"}
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -48,11 +57,29 @@ def write(root: str | Path, names: list[str] | None = None, *, images_per_class:
         n = images_per_class or DEFAULTS[name]
         rng = np.random.default_rng([seed, list(DEFAULTS).index(name)])
         WRITERS[name](tmp, n, max(1, n // 2), rng)
-        (tmp / MARKER).write_text(f"kdlib stand-in: {name}, {n} training images per class, seed {seed}\n")
+        (tmp / MARKER).write_text(marker_text(name, n, seed))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         out[name] = folder
     return out
+
+
+def marker_text(name: str, n: int | None = None, seed: int = 0) -> str:
+    n = n or DEFAULTS[name]
+    populated = f", images in {POPULATED[name]} of its class folders" if name in POPULATED else ""
+    return f"kdlib stand-in v{VERSION}: {name}, {n} training images per class{populated}, seed {seed}\n"
+
+
+def is_current(folder: str | Path, name: str) -> bool:
+    """True if `folder` is a stand-in of `name` written by this version with the default sizes."""
+    path = Path(folder) / MARKER
+    return path.exists() and path.read_text() == marker_text(name)
+
+
+def populated_classes(name: str, classes: int) -> list[int]:
+    """The classes that hold images: all, or POPULATED[name] of them spread from the first to the last."""
+    k = POPULATED.get(name, classes)
+    return np.linspace(0, classes - 1, k).round().astype(int).tolist()
 
 
 # ---------------------------------------------------------------- images with a class signal
@@ -179,7 +206,8 @@ def _write_tinyimagenet(folder: Path, n: int, n_val: int, rng) -> None:
                          for f, b in zip(names, rng.integers(0, 32, (n, 2)))))
         (folder / "train" / wnid).mkdir(parents=True)
         (folder / "train" / wnid / f"{wnid}_boxes.txt").write_text(boxes)
-    val_labels = _labels(200, n_val, rng)
+    populated = np.array(populated_classes("tinyimagenet", 200))
+    val_labels = populated[_labels(len(populated), n_val, rng)]
     val_names = [f"val_{i}.JPEG" for i in range(len(val_labels))]
     (folder / "val").mkdir()
     (folder / "val" / "val_annotations.txt").write_text("".join(
@@ -191,11 +219,12 @@ def _write_tinyimagenet(folder: Path, n: int, n_val: int, rng) -> None:
 
 
 def _write_birds525(folder: Path, n: int, n_eval: int, rng) -> None:
-    names, palette = bird_names(), _palette(525)
+    names, palette, populated = bird_names(), _palette(525), set(populated_classes("birds525", 525))
     rows, paths, labels = ["class id,filepaths,labels,data set,scientific name"], [], []
     for split, per_class in (("train", n), ("valid", n_eval), ("test", n_eval)):
         for c, species in enumerate(names):
-            for i in range(per_class):
+            (folder / split / species).mkdir(parents=True)
+            for i in range(per_class if c in populated else 0):
                 rel = f"{split}/{species}/{i + 1:03d}.jpg"
                 paths.append(folder / rel)
                 labels.append(c)
@@ -205,10 +234,11 @@ def _write_birds525(folder: Path, n: int, n_eval: int, rng) -> None:
 
 
 def _write_imagenet(folder: Path, n: int, n_val: int, rng) -> None:
-    ids, paths, labels = wnids(), [], []
+    ids, paths, labels, populated = wnids(), [], [], set(populated_classes("imagenet", 1000))
     for split, per_class in (("train", n), ("val", n_val)):
         for c, wnid in enumerate(ids):
-            for i in range(per_class):
+            (folder / split / wnid).mkdir(parents=True)
+            for i in range(per_class if c in populated else 0):
                 stem = f"{wnid}_{i + 1}" if split == "train" else f"ILSVRC2012_val_{c * per_class + i + 1:08d}"
                 paths.append(folder / split / wnid / f"{stem}.JPEG")
                 labels.append(c)

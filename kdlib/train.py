@@ -247,6 +247,9 @@ def _train_epoch(model, loader, opt, loss_fn, cfg, callbacks, device, epoch) -> 
         hits += (logits.argmax(1) == y).sum().item()
         seen += len(y)
         steps += 1
+    if steps == 0:
+        raise ValueError(f"epoch {epoch} made no optimizer step: the training loader gave no batch "
+                         f"(batch_size {cfg.batch_size}); check the training set's size")
     seconds = time.perf_counter() - t0
     return {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
             "train_top1": hits / max(seen, 1), "images": seen, "steps": steps, "seconds": seconds}

@@ -44,9 +44,10 @@ def test_tinyimagenet_standin_relayout(root):
     assert (folder / "val" / "images").is_dir() and len((folder / "wnids.txt").read_text().split()) == 200
     before = fingerprint.fingerprint("tinyimagenet", root)
     d = data.load("tinyimagenet", root)
-    assert not (folder / "val" / "images").exists() and len(list((folder / "val").glob("n*/val_*.JPEG"))) == 400
-    assert d.train.x.shape[1:] == (3, 64, 64) and len(d.train) + len(d.val) == 800 and len(d.test) == 400
-    assert torch.bincount(d.test.y).tolist() == [2] * 200
+    assert not (folder / "val" / "images").exists() and len(list((folder / "val").glob("n*/val_*.JPEG"))) == 40
+    assert d.train.x.shape[1:] == (3, 64, 64) and len(d.train) + len(d.val) == 800 and len(d.test) == 40
+    populated = standins.populated_classes("tinyimagenet", 200)
+    assert torch.bincount(d.test.y, minlength=200)[populated].tolist() == [2] * 20 and populated[-1] == 199
     assert all((folder / "train" / w / f"{w}_boxes.txt").exists() for w in (folder / "wnids.txt").read_text().split())
     assert len(list((folder / "test" / "images").glob("*.JPEG"))) == 20
     assert fingerprint.fingerprint("tinyimagenet", root) == before  # re-laid, the same data
@@ -56,11 +57,30 @@ def test_tinyimagenet_standin_relayout(root):
 
 def test_birds525_standin_passes_the_class_check(root):
     d = data.load("birds525", root)
-    assert len(d.train.classes) == 525 and (len(d.train), len(d.val), len(d.test)) == (1050, 525, 525)
+    k = standins.POPULATED["birds525"]
+    assert len(d.train.classes) == 525 and (len(d.train), len(d.val), len(d.test)) == (2 * k, k, k)
+    assert sorted(set(d.test.targets)) == standins.populated_classes("birds525", 525)
+    assert {0, 524} <= set(d.train.targets)  # the first and the last class index are exercised
     x, y = next(iter(data.loader(d, "train", 4, workers=0)))
     assert x.shape == (4, 3, 224, 224) and y.max() < 525
     assert d.train.classes[0].isupper() and " " in d.train.classes[0]
-    assert len((root / "birds525" / "birds.csv").read_text().splitlines()) == 1 + 1050 + 525 + 525
+    assert len((root / "birds525" / "birds.csv").read_text().splitlines()) == 1 + 4 * k
+
+
+def test_an_empty_class_folder_is_an_error_in_real_data(root, tmp_path):
+    import shutil
+    real = tmp_path / "birds525"
+    shutil.copytree(root / "birds525", real)
+    (real / standins.MARKER).unlink()
+    with pytest.raises(FileNotFoundError, match="no valid file"):
+        data.load("birds525", tmp_path)
+
+
+def test_prepared_standins_are_rewritten_when_the_writer_changes(tmp_path):
+    folder = standins.write(tmp_path, ["cifar10"])["cifar10"]
+    assert standins.is_current(folder, "cifar10")
+    (folder / standins.MARKER).write_text("kdlib stand-in: cifar10, 20 training images per class, seed 0\n")
+    assert not standins.is_current(folder, "cifar10")
 
 
 def test_imagenet_standin_has_1000_wnid_folders(root):
@@ -68,7 +88,10 @@ def test_imagenet_standin_has_1000_wnid_folders(root):
     classes = d.test.classes
     assert len(classes) == 1000 and all(re.fullmatch(r"n\d{8}", w) for w in classes)
     assert classes[0] == "n01440764" and classes == standins.wnids()
-    assert (len(d.train), len(d.val), len(d.test)) == (1800, 200, 1000)
+    k = standins.POPULATED["imagenet"]
+    assert len(d.train) + len(d.val) == 2 * k and len(d.test) == k
+    held_out = data.load("imagenet", root, val_per_class=1)  # as DG2PF's Table VII holds validation out
+    assert len(held_out.val) == k and len(held_out.train) == k
     x, y = next(iter(data.loader(d, "val", 4, workers=0)))
     assert x.shape == (4, 3, 224, 224)
 

@@ -142,3 +142,20 @@ def test_a_damaged_checkpoint_is_reported_and_the_training_restarts(tiny_data, t
         (tmp_path / "last.sha256").write_text(__import__("hashlib").sha256(junk).hexdigest())
         with pytest.warns(UserWarning, match="cannot be read"):
             run(tiny_data, checkpoint=tmp_path)
+
+
+
+def test_an_epoch_without_a_single_step_is_an_error():
+    with pytest.raises(ValueError, match="no optimizer step"):
+        train.fit(small_model(), [], config=train.TrainConfig(epochs=1, lr=0.05), progress=False)
+
+
+def test_a_training_set_smaller_than_one_batch_still_trains(tmp_path):
+    """An image-folder training set with fewer images than the batch size gives one (partial) batch, as the
+    in-memory loader does; before, drop_last made the epoch empty."""
+    from kdlib import standins
+    standins.write(tmp_path, ["imagenet"])
+    d = data.load("imagenet", tmp_path, val_per_class=1)
+    assert 0 < len(d.train) < 64
+    batches = list(data.loader(d, "train", 64, workers=0))
+    assert len(batches) == 1 and len(batches[0][1]) == len(d.train)

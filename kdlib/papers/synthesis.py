@@ -95,7 +95,7 @@ OVERRIDES = {
               "dg2pf": {"pruning_epochs": 1, "dgp": {"epochs": 1}, "pf": {"epochs": 1}},
               "int8": {"calibration_batches": 1}, "latency": {"batches": [1], "min_run_time": 0.05, "architectures": "dense"},
               "seeds": [0]},
-    "dryrun": {"targets": [0.2], "baseline_targets": [0.2], "primary_target": 0.2, "seeds": [0],
+    "dryrun": {"data": {"test_per_class": 1}, "targets": [0.2], "baseline_targets": [0.2], "primary_target": 0.2, "seeds": [0],
                "recipes": ["alone", "kd", "malihi_weight", "malihi_channel", "park", "dg2pf", "one_shot"],
                "dg2pf": {"pruning_epochs": 1}, "int8": {"calibration_batches": 1},
                "latency": {"batches": [64], "min_run_time": 0.1, "architectures": "dense"}},
