@@ -1,5 +1,5 @@
 """The architectures the papers define and torchvision lacks: CIFAR-style ResNets and VGGs (RepDistiller,
-Park & No, huyvnphan's DG2PF models), MobileNetV1 and Kieu & Sood's StudentNet. Every one is a `Net`."""
+Park & No, including their TinyImageNet VGG16, huyvnphan's DG2PF models), MobileNetV1 and Kieu & Sood's StudentNet. Every one is a `Net`."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -147,3 +147,21 @@ def small_cnn(num_classes: int, in_channels: int = 3, width: float = 1.0,
             layers.append(nn.MaxPool2d(2))
         c = w
     return Net(nn.Sequential(*layers), pool_linear(c, num_classes))
+
+
+def tinyimagenet_vgg16(num_classes: int, in_channels: int = 3, width: float = 1.0) -> Net:
+    """models/tinyimagenet_vgg.py: VGG16-BN with five max-pools, flatten of the 2x2 map (64 px), then
+    2048 -> 1024 -> 1024 -> classes with ReLU and dropout; Linear init N(0, 0.01). Adaptive pooling to 2x2 keeps
+    64 px exact and lets other sizes (>= 32 px) run."""
+    base = vgg_cifar(VGG_PLANS["16"] + ["M"], num_classes, in_channels, width)
+    dim = 4 * scaled(512, width)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(dim, dim // 2), nn.ReLU(True), nn.Dropout(),
+                         nn.Linear(dim // 2, dim // 2), nn.ReLU(True), nn.Dropout(), nn.Linear(dim // 2, num_classes))
+    for m in head.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    for m in base.features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return Net(base.features, head)

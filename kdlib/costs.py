@@ -100,6 +100,16 @@ def estimate(paper: str) -> pd.Series:
     return pd.Series(module.cost(module.PAPER), name="GPU-hours")
 
 
+def with_dryrun_memory(summary: pd.DataFrame) -> pd.DataFrame:
+    """`summary` with each notebook's peak resident memory in the dry run (figures/dryrun/runs.csv, from `make
+    reproduce DRYRUN=1` or `make test-dryrun`; the paper's shapes at batch size <= the paper's), if there is one."""
+    path = report.figures_root() / "dryrun" / "runs.csv"
+    if not path.exists():
+        return summary.assign(dryrun_peak_rss_mib=float("nan"))
+    peak = pd.read_csv(path).groupby("notebook")["peak_rss_mib"].max().rename("dryrun_peak_rss_mib")
+    return summary.merge(peak, left_on="notebook", right_index=True, how="left")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Cost the paper profiles from the runs they execute.")
     parser.add_argument("--notebook", action="append", choices=list(papers.ORDER))
@@ -110,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     report.save_table(table, "paper", "", "cost")
     summary = table.groupby("notebook").agg(trainings=("run", "count"), epochs=("epochs", "sum"),
                                             gpu_hours=("gpu_hours", "sum")).reset_index()
+    summary = with_dryrun_memory(summary)
     report.save_table(summary, "paper", "", "cost_summary")
     print(summary.to_string(index=False))
     from .publish import replace_section
-    replace_section("cost", "Computed by `python -m kdlib.costs` (figures/paper/cost_summary.csv):\n\n"
-                            + summary.rename(columns={"gpu_hours": "A100 GPU-hours"}).round(1).to_markdown(index=False))
+    shown = summary.rename(columns={"gpu_hours": "A100 GPU-hours", "dryrun_peak_rss_mib": "dry-run peak RSS (MiB, CPU)"})
+    total = {"notebook": "total", **shown.drop(columns="notebook").agg(
+        {c: "max" if c.startswith("dry-run") else "sum" for c in shown.columns if c != "notebook"}).to_dict()}
+    shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
+    replace_section("cost", "Computed by `python -m kdlib.costs` (figures/paper/cost_summary.csv); the memory column is the "
+                            "peak resident memory of the notebook's process in the dry run on CPU (the paper's shapes):\n\n"
+                            + shown.round(1).to_markdown(index=False))
     return 0
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from .architectures import (Net, mobilenet_v1, pool_linear, repdistiller_resnet, resnet_cifar, scaled,  # noqa: F401
-                            small_cnn, vgg16_bn_3fc, vgg_cifar, VGG_PLANS)
+                            small_cnn, tinyimagenet_vgg16, vgg16_bn_3fc, vgg_cifar, VGG_PLANS)
 
 
 # ---------------------------------------------------------------- torchvision ImageNet architectures
@@ -116,6 +116,7 @@ MODELS: dict[str, Callable[..., Net]] = {
     "cifar_vgg19dbl": lambda c, i, w: vgg_cifar(VGG_PLANS["19dbl"], c, i, w),
     "cifar_vgg19cl1": lambda c, i, w: vgg_cifar(VGG_PLANS["19cl1"], c, i, w),
     "cifar_vgg19cl2": lambda c, i, w: vgg_cifar(VGG_PLANS["19cl2"], c, i, w),
+    "park2022_tinyimagenet_vgg16": lambda c, i, w: tinyimagenet_vgg16(c, i, w),  # Park & No's code: 3-FC head
     # small-image variants of mobile networks: stride-1 stem
     "cifar_mobilenet_v1": lambda c, i, w: mobilenet_v1(c, i, w, first_stride=1),
     "cifar_mobilenet_v2": lambda c, i, w: _cifar_mobilenet_v2(c, i, w),

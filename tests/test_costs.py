@@ -27,3 +27,13 @@ def test_kieu_baselines_by_hand():
 def test_unknown_paper():
     with pytest.raises(ValueError, match="unknown paper 'park2023'; valid: kieu_sood, park2022"):
         costs.estimate("park2023")
+
+
+def test_the_summary_takes_the_dry_runs_peak_memory(tmp_path, monkeypatch):
+    import pandas as pd
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path))
+    summary = pd.DataFrame({"notebook": ["a", "b"], "trainings": [1, 2], "epochs": [3, 4], "gpu_hours": [0.5, 1.0]})
+    assert costs.with_dryrun_memory(summary).dryrun_peak_rss_mib.isna().all()
+    (tmp_path / "dryrun").mkdir()
+    pd.DataFrame({"notebook": ["a", "a", "b"], "peak_rss_mib": [100.0, 250.0, 80.0]}).to_csv(tmp_path / "dryrun" / "runs.csv")
+    assert costs.with_dryrun_memory(summary).dryrun_peak_rss_mib.tolist() == [250.0, 80.0]
