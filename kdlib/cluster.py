@@ -22,14 +22,18 @@ from pathlib import Path
 from . import files, reproduce, runner as kdrunner, runs, specs
 
 
-def collect(paper: str, profile: str, params: dict | None = None) -> list[dict]:
-    """The runs the notebook of `paper` needs at `profile` and cannot find finished, without computing any."""
+def collect(paper: str, profile: str, params: dict | None = None, shapes: bool = False) -> list[dict]:
+    """The runs the notebook of `paper` needs at `profile` and cannot find finished, without computing any.
+    shapes=True (costing only, never submitted): plans shaped by an unfinished run's nonzeros are formed from an
+    estimate of that run (`Runner.load_for_shape`), so every run of the profile is listed in one pass."""
     import papermill as pm
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "pending.jsonl"
         record.touch()
-        saved = {k: os.environ.get(k) for k in ("KDLIB_COLLECT", "KDLIB_PROFILE")}
+        saved = {k: os.environ.get(k) for k in ("KDLIB_COLLECT", "KDLIB_PROFILE", "KDLIB_COST_SHAPES")}
         os.environ.update(KDLIB_COLLECT=str(record), KDLIB_PROFILE=profile)
+        if shapes:
+            os.environ["KDLIB_COST_SHAPES"] = "1"
         try:  # cells after a pending result fail too; allow_errors lets later tables still be collected
             pm.execute_notebook(str(reproduce.ROOT / "notebooks" / reproduce.NOTEBOOKS[paper]), str(Path(tmp) / "out.ipynb"),
                                 parameters={**(params or {}), "profile": profile, "device": "cpu"},

@@ -81,9 +81,10 @@ def from_specs(cells: list[specs.Spec], notebook: str) -> pd.DataFrame:
 
 
 def collected(paper: str) -> pd.DataFrame:
-    """The cost of every run `paper`'s notebook executes at the paper profile (collect mode, on stand-in data)."""
+    """The cost of every run `paper`'s notebook executes at the paper profile (collect mode, on stand-in data; a
+    sparsity-matched student is sized from its teacher's chain pruned at initialisation: `Runner.load_for_shape`)."""
     from . import cluster
-    return from_specs(cluster.collect(paper, "paper"), paper)
+    return from_specs(cluster.collect(paper, "paper", shapes=True), paper)
 
 
 def estimate(paper: str) -> pd.Series:
@@ -110,6 +111,20 @@ def with_dryrun_memory(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.merge(peak, left_on="notebook", right_index=True, how="left")
 
 
+def write_readme(summary: pd.DataFrame) -> None:
+    """The README's cost section from a cost summary (one row per notebook), with a total row."""
+    from .publish import replace_section
+    shown = summary.rename(columns={"gpu_hours": "A100 GPU-hours", "dryrun_peak_rss_mib": "dry-run peak RSS (MiB, CPU)"})
+    total = {"notebook": "total", **shown.drop(columns="notebook").agg(
+        {c: "max" if c.startswith("dry-run") else "sum" for c in shown.columns if c != "notebook"}).to_dict()}
+    shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
+    replace_section("cost", "Runs include one-shot pruning steps; trainings are the runs with epochs. A sparsity-matched "
+                            "student (Park & No, the synthesis) is sized from its teacher's chain pruned at initialisation "
+                            "(its real widths need the trained teacher). Memory: the peak resident memory of the notebook's "
+                            "process in the dry run on CPU (the paper's shapes; figures/dryrun/runs.csv).\n\n"
+                            + shown.round(1).to_markdown(index=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Cost the paper profiles from the runs they execute.")
     parser.add_argument("--notebook", action="append", choices=list(papers.ORDER))
@@ -118,19 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     prepare_dryrun()  # stand-in data, so that run ids (which hash the data) can be formed
     table = pd.concat([collected(p) for p in (args.notebook or papers.ORDER)], ignore_index=True)
     report.save_table(table, "paper", "", "cost")
-    summary = table.groupby("notebook").agg(trainings=("run", "count"), epochs=("epochs", "sum"),
-                                            gpu_hours=("gpu_hours", "sum")).reset_index()
+    summary = table.assign(trains=table.epochs > 0).groupby("notebook").agg(
+        runs=("run", "count"), trainings=("trains", "sum"), epochs=("epochs", "sum"), gpu_hours=("gpu_hours", "sum")).reset_index()
     summary = with_dryrun_memory(summary)
     report.save_table(summary, "paper", "", "cost_summary")
     print(summary.to_string(index=False))
-    from .publish import replace_section
-    shown = summary.rename(columns={"gpu_hours": "A100 GPU-hours", "dryrun_peak_rss_mib": "dry-run peak RSS (MiB, CPU)"})
-    total = {"notebook": "total", **shown.drop(columns="notebook").agg(
-        {c: "max" if c.startswith("dry-run") else "sum" for c in shown.columns if c != "notebook"}).to_dict()}
-    shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-    replace_section("cost", "Computed by `python -m kdlib.costs` (figures/paper/cost_summary.csv); the memory column is the "
-                            "peak resident memory of the notebook's process in the dry run on CPU (the paper's shapes):\n\n"
-                            + shown.round(1).to_markdown(index=False))
+    write_readme(summary)
     return 0
 
 

@@ -54,6 +54,7 @@ class Runner:
     def __init__(self, device: str = "auto", progress: bool = True, root=None, max_models: int = 16):
         self.device, self.progress, self.root = pick_device(device), progress, root
         self._models: OrderedDict[str, nn.Module] = OrderedDict()
+        self._shapes: OrderedDict[str, tuple] = OrderedDict()  # cost mode's estimates (load_for_shape)
         self.max_models = max_models
 
     # ------------------------------------------------------------ data
@@ -106,6 +107,35 @@ class Runner:
         if masks and result.masks():
             prune.apply_masks(model, result.masks())
         return model.eval()
+
+    def load_for_shape(self, spec: specs.Spec) -> nn.Module:
+        """The model of run `spec` for a plan that only reads its nonzeros (a sparsity-matched student's widths):
+        `load`, except in cost mode ($KDLIB_COST_SHAPES, set by `python -m kdlib.costs` only), where an unfinished
+        run is estimated by its architecture at initialisation with its chain's pruning applied. Never trained on,
+        measured or cached: the estimate only sizes the plan so that its cost can be counted before the run exists."""
+        if not os.environ.get("KDLIB_COST_SHAPES") or runs.is_finished(spec, self.root):
+            return self.load(spec)
+        rid = specs.run_id(spec)
+        if rid not in self._shapes:  # chains share their rounds: each estimated once (bounded like the model cache)
+            model = self._shape_estimate(spec)
+            self._shapes[rid] = (model, prune.make_permanent(model))  # masks folded in, so that it can be copied
+            while len(self._shapes) > self.max_models:
+                self._shapes.popitem(last=False)
+        self._shapes.move_to_end(rid)
+        model, kept = self._shapes[rid]
+        return prune.apply_masks(copy.deepcopy(model), kept) if kept else copy.deepcopy(model)
+
+    def _shape_estimate(self, spec: specs.Spec) -> nn.Module:
+        if spec.stage == "prune":
+            from .stages import apply_prune
+            return apply_prune(self.load_for_shape(spec.parent).cpu(), spec, self)
+        if spec.stage == "train" and spec.parent is not None:
+            return self.load_for_shape(spec.parent)
+        kd = getattr(spec, "kd", None)
+        if spec.stage in ("train", "init") and (kd is None or kd.method != "simkd"):
+            return self.fresh_model(spec)
+        raise ValueError(f"no shape estimate for {spec.stage} run {specs.run_id(spec)} (cost mode estimates train, "
+                         "init and prune chains)")
 
     # ------------------------------------------------------------ runs
     def run(self, spec: specs.Spec) -> runs.Run:

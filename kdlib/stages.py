@@ -110,7 +110,12 @@ def run_init(spec: specs.Init, runner: "Runner", workdir) -> runs.Result:
 
 
 def run_prune(spec: specs.Prune, runner: "Runner", workdir) -> runs.Result:
-    model = runner.load(spec.parent).cpu()
+    model = apply_prune(runner.load(spec.parent).cpu(), spec, runner)
+    return result(model, spec, runner, test_metrics(model, spec, runner) if spec.evaluate else {})
+
+
+def apply_prune(model: nn.Module, spec: specs.Prune, runner: "Runner") -> nn.Module:
+    """`model` pruned in place as `spec` says (its method, sparsity and scope)."""
     if spec.part:
         model.get_submodule(spec.part)  # a clear error for a path the model does not have
     if spec.method == "l1_unstructured":
@@ -129,7 +134,7 @@ def run_prune(spec: specs.Prune, runner: "Runner", workdir) -> runs.Result:
         if spec.part:
             raise ValueError("percentile pruning prunes the whole model (part= is not supported)")
         dg2pf.apply_percentile_pruning(model, spec.sparsity)
-    return result(model, spec, runner, test_metrics(model, spec, runner) if spec.evaluate else {})
+    return model
 
 
 def run_dg2pf(spec: specs.DG2PF, runner: "Runner", workdir) -> runs.Result:

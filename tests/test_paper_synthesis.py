@@ -134,12 +134,12 @@ def test_latency_cells_one_per_architecture():
 
 
 class _FakeRunner:
-    """Hands out one pruned teacher and the dataset's info, as Runner.load / Runner.dataset would."""
+    """Hands out one pruned teacher and the dataset's info, as Runner.load_for_shape / Runner.dataset would."""
 
     def __init__(self, teacher):
         self.teacher = teacher
 
-    def load(self, spec):
+    def load_for_shape(self, spec):
         return self.teacher
 
     def dataset(self, spec):

@@ -124,3 +124,19 @@ def test_a_non_finite_run_fails_clearly_and_is_not_cached(runner, monkeypatch):
     with pytest.raises(FloatingPointError, match="non-finite values"):
         runner.run(spec)
     assert not runs.is_finished(spec)
+
+
+def test_cost_mode_sizes_a_plan_from_an_unfinished_chain_without_running_it(runner, monkeypatch):
+    """Cost mode (`python -m kdlib.costs`) sizes a sparsity-matched student before its pruned teacher exists: the chain
+    at initialisation with its pruning applied, exactly at the chain's sparsity; nothing is computed or cached."""
+    chain = Train(parent=Prune(parent=teacher(), method="l1_unstructured", sparsity=0.75, evaluate=False), optim=FAST)
+    monkeypatch.setitem(stages.STAGES, "train", lambda *a: pytest.fail("cost mode must not train"))
+    monkeypatch.setenv("KDLIB_COST_SHAPES", "1")
+    model = runner.load_for_shape(chain)
+    counts = prune.layer_counts(model)
+    kept = sum(c["nonzero"] for c in counts) / sum(c["weights"] for c in counts)
+    assert kept == pytest.approx(0.25, abs=1e-3)
+    assert not runs.is_finished(chain) and not runs.is_finished(teacher())
+    monkeypatch.delenv("KDLIB_COST_SHAPES")
+    with pytest.raises(pytest.fail.Exception, match="cost mode must not train"):  # outside cost mode: the real run
+        runner.load_for_shape(chain)

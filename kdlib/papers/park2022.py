@@ -211,7 +211,7 @@ def student(cfg: dict, group: str, name: str, model: specs.Model, teacher_spec: 
 def st_model(runner, teacher_spec: Train) -> specs.Model:
     """The sparsity-matched student of a pruned teacher run (Sec. 4, Fig. 2): VGG widths c_l = round(nnz_l /
     (9 c_{l-1})); ResNet stage widths c_s sqrt(density_s), the stem kept (reference widths are hard-coded)."""
-    net, root = runner.load(teacher_spec), specs.root(teacher_spec).model
+    net, root = runner.load_for_shape(teacher_spec), specs.root(teacher_spec).model
     channels = runner.dataset(teacher_spec).info.in_channels
     if root.name.startswith("cifar_vgg"):
         plan = [p if p == "M" else architectures.scaled(p, root.width) for p in models.VGG_PLANS[root.name[len("cifar_vgg"):]]]

@@ -169,7 +169,7 @@ def st_model(runner, cfg: dict, target: float) -> specs.Model:
 
 
 def _st_model(runner, cfg: dict, chain: Train, target: float) -> specs.Model:
-    densities = students.stage_densities(runner.load(chain))
+    densities = students.stage_densities(runner.load_for_shape(chain))
     info = runner.dataset(chain).info
     dense = _weights(_plan(cfg["student"], [1.0] * 4, 1.0), info.num_classes, info.in_channels)
     goal, lo, hi = (1 - target) * dense, 0.0, 1.0 / min(densities)
@@ -257,6 +257,12 @@ def deployment(runner, spec, cfg: dict) -> dict:
         return {**deploy.sizes(model), "int8_test_top1": evaluate(q, runner.eval_loader(spec, "test"), "cpu", (1,))["top1"]}
     return {"run": run.id, "test_top1": run.metrics["test_top1"], "val_top1": run.metrics.get("val_top1"),
             **_cached("deploy", {"run": run.id, "int8": cfg["int8"]}, compute)}
+
+
+def deployments(runner, cells: dict, cfg: dict) -> dict:
+    """`deployment` of every cell; their trainings first, all together (collect mode then lists them in one pass)."""
+    runner.results(cells, ["recipe", "target", "seed"])
+    return {key: deployment(runner, spec, cfg) for key, spec in cells.items()}
 
 
 def latencies(runner, spec, cfg: dict) -> list[dict]:
