@@ -30,8 +30,9 @@ def collect(paper: str, profile: str, params: dict | None = None, shapes: bool =
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "pending.jsonl"
         record.touch()
-        saved = {k: os.environ.get(k) for k in ("KDLIB_COLLECT", "KDLIB_PROFILE", "KDLIB_COST_SHAPES")}
-        os.environ.update(KDLIB_COLLECT=str(record), KDLIB_PROFILE=profile)
+        saved = {k: os.environ.get(k) for k in ("KDLIB_COLLECT", "KDLIB_PROFILE", "KDLIB_COST_SHAPES", "KDLIB_FIGURES")}
+        # the partial tables and figures of a collect pass go to the temporary folder, not the user's figures/
+        os.environ.update(KDLIB_COLLECT=str(record), KDLIB_PROFILE=profile, KDLIB_FIGURES=str(Path(tmp) / "figures"))
         if shapes:
             os.environ["KDLIB_COST_SHAPES"] = "1"
         try:  # cells after a pending result fail too; allow_errors lets later tables still be collected
