@@ -87,7 +87,9 @@ OVERRIDES = {
             "models": profiles.Replace({"ResNet-18": {"name": "dg2pf_resnet18", "width": 0.25}}),
             "dense_train": {"lr": 0.05, "weight_decay": 5e-4, "epochs": 20, "schedule": "cosine", "milestones": [],
                             "batch_size": 128},
-            "base": {"pruning_epochs": 4, "dgp": CPU_DGP, "pf": {"epochs": 12, "lr": 1e-3, "patience": 2}},
+            # 90%, not 95%: at 95% the quarter-width ResNet-18 fell out of the paper's regime (more than 3 points
+            # below its dense model, the paper's base loses 1.3); the sparsity sweep keeps 95%
+            "base": {"sparsity": 0.9, "pruning_epochs": 4, "dgp": CPU_DGP, "pf": {"epochs": 12, "lr": 1e-3, "patience": 2}},
             "sota": {"pruning_epochs": 4, "alpha": 0.75, "temperature": 4.0},
             "seeds": [0, 1, 2],  # 3 seeds: 5 (the power analysis) took ~40 min on 2 cores
             "studies": {"sparsity": [0.2, 0.9, 0.95], "pruning_epochs": [1, 4], "simulated_sparsity": [0.0, 0.1, 0.2],

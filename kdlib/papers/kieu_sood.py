@@ -45,7 +45,7 @@ OVERRIDES = {
             "source": {**FMNIST, "classes": [0, 1, 2, 3, 4], "train_per_class": 1000, "val_per_class": 100,
                        "test_per_class": 100},
             "pretrain": {**SGD, "epochs": 10, "lr": 0.05, "weight_decay": 5e-4},
-            "baseline": {"name": "dg2pf_resnet18", "width": 0.375}, "finetune": {"epochs": 10, "lr": 0.05},
+            "baseline": {"name": "dg2pf_resnet18", "width": 0.375}, "finetune": {"epochs": 20, "lr": 0.05},
             "kd_train": {"lr": 0.005, "grad_clip": 5.0}, "kd": {"temperature": 1.0}, "quant": {"latency_batch": 64},
             "prune": {"chains": [["global", "L2"]], "finetune": {"epochs": 2, "lr": 0.005}},
             "seeds": [0, 1, 2]},
