@@ -120,3 +120,12 @@ def test_tinyimagenet_vgg16_matches_the_reference_head():
     linears = [m for m in net.head.modules() if m.__class__.__name__ == "Linear"]
     assert [(m.in_features, m.out_features) for m in linears] == [(2048, 1024), (1024, 1024), (1024, 200)]
     assert sum(p.numel() for p in net.parameters()) == 18_075_912  # reference-implementations.md section 1.5
+
+
+def test_a_rows_teacher_accuracy_is_the_mean_over_its_seeds_teachers():
+    import pandas as pd
+    from kdlib.papers import park2022_plots
+    df = pd.DataFrame({"teacher": ["VGG19"] * 2, "pruning_ratio": ["0.36"] * 2, "student": ["VGG11"] * 2, "seed": [0, 1],
+                       "test_top1": [0.78, 0.80], "teacher_top1": [0.86, 0.88]})
+    row = park2022_plots.summary(df).iloc[0]
+    assert row["mean"] == pytest.approx(79.0) and row.teacher_accuracy == pytest.approx(87.0) and row.n == 2
