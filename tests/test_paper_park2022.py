@@ -123,7 +123,6 @@ def test_tinyimagenet_vgg16_matches_the_reference_head():
 
 
 def test_a_rows_teacher_accuracy_is_the_mean_over_its_seeds_teachers():
-    import pandas as pd
     from kdlib.papers import park2022_plots
     df = pd.DataFrame({"teacher": ["VGG19"] * 2, "pruning_ratio": ["0.36"] * 2, "student": ["VGG11"] * 2, "seed": [0, 1],
                        "test_top1": [0.78, 0.80], "teacher_top1": [0.86, 0.88]})
