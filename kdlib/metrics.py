@@ -128,12 +128,41 @@ def forward_macs(name: str, num_classes: int, size: int, width: float = 1.0) -> 
     return macs(models.build(name, num_classes, width=width), torch.zeros(1, 3, size, size))["macs"]
 
 
-def plateaued(history, key: str = "val_top1", last: int = 3, tolerance: float = 0.005) -> tuple[bool, str]:
-    """Whether a training had levelled off: the best `key` of its last `last` epochs is within `tolerance` of the best
-    before them (no real gain left in the schedule). Returns the answer and a one-line account."""
-    values = list(history[key])
-    if len(values) <= last:
-        return False, f"only {len(values)} epochs: too few to see a plateau"
-    before, recent = max(values[:-last]), max(values[-last:])
-    gain = recent - before
-    return gain <= tolerance, f"best {key} {recent:.4f} in the last {last} epochs vs {before:.4f} before (gain {gain:+.4f})"
+def trend_rise(values: Sequence[float], window: int = 10, last: int = 3) -> tuple[float, float, int]:
+    """The rise over `last` epochs that a least-squares line through the final `window` values predicts, its standard
+    error (from the line's residuals), and the residual degrees of freedom."""
+    y = np.asarray(list(values)[-window:], dtype=float)
+    x = np.arange(len(y)) - (len(y) - 1) / 2
+    slope = float((x * y).sum() / (x * x).sum())
+    resid = y - y.mean() - slope * x
+    se = float(np.sqrt((resid ** 2).sum() / (len(y) - 2) / (x * x).sum()))
+    return slope * last, se * last, len(y) - 2
+
+
+def plateaued(history, key: str = "val_top1", last: int = 3, tolerance: float = 0.005, window: int = 10,
+              alpha: float = 0.05) -> tuple[bool, str]:
+    """Whether a training had levelled off: the rise its last `window` epochs' trend predicts over `last` more epochs is
+    not significantly above `tolerance` (one-sided t-test, `alpha`). The best-of-last-3 rule it replaces failed a flat
+    curve of 1,000 validation images 14% of the time (tests/test_plateau.py simulates both). Returns the answer and an account."""
+    return plateaued_seeds([history], key, last, tolerance, window, alpha)
+
+
+def plateaued_seeds(histories: Sequence, key: str = "val_top1", last: int = 3, tolerance: float = 0.005,
+                    window: int = 10, alpha: float = 0.05) -> tuple[bool, str]:
+    """`plateaued` at the unit of replication: the mean over seeds of each training's trend rise, tested against
+    `tolerance` with the seeds' spread (one training: the trend's own standard error)."""
+    from scipy import stats as st
+    values = [list(h[key]) for h in histories]
+    if min(len(v) for v in values) < 5:
+        return False, f"only {min(len(v) for v in values)} epochs: too few to see a plateau"
+    rises = [trend_rise(v, window, last) for v in values]
+    if len(rises) == 1:
+        rise, se, df = rises[0]
+    else:
+        r = np.array([x[0] for x in rises])
+        rise, se, df = float(r.mean()), float(r.std(ddof=1) / np.sqrt(len(r))), len(r) - 1
+    p = float(st.t.sf((rise - tolerance) / se, df)) if se > 0 else float(rise <= tolerance)
+    each = "" if len(rises) == 1 else f" (mean of {len(rises)}: " + ", ".join(f"{100 * x[0]:+.2f}" for x in rises) + ")"
+    return p >= alpha, (f"trend of the last {min(window, min(map(len, values)))} epochs' {key}: {100 * rise:+.2f} points "
+                        f"per {last} epochs{each}, SE {100 * se:.2f}; still rising by more than {100 * tolerance:g} "
+                        f"needs p < {alpha:g}: p = {p:.2f}")

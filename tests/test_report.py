@@ -38,8 +38,8 @@ def test_coverage_counts_only_what_this_run_wrote(tmp_path, monkeypatch):
 
 
 def test_plateau_and_precondition_checks():
-    rising = pd.DataFrame({"val_top1": [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]})
-    flat = pd.DataFrame({"val_top1": [0.5, 0.8, 0.9, 0.901, 0.899, 0.902]})
+    rising = pd.DataFrame({"val_top1": [0.5, 0.6, 0.7, 0.75, 0.8, 0.84, 0.87, 0.9, 0.93, 0.95]})
+    flat = pd.DataFrame({"val_top1": [0.5, 0.8, 0.9, 0.901, 0.899, 0.902, 0.898, 0.9, 0.903, 0.899, 0.901]})
     assert not metrics.plateaued(rising)[0] and metrics.plateaued(flat)[0]
     good = claims.check_superior("KD beats alone", [0.9, 0.91, 0.92, 0.9], [0.8, 0.82, 0.81, 0.8])
     bad = claims.check_superior("KD beats alone", [0.8, 0.91, 0.7], [0.8, 0.82, 0.81])

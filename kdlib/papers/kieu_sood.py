@@ -179,8 +179,10 @@ def baseline_runs(runner: Runner, cfg: dict) -> pd.DataFrame:
 
 
 def plateau(runner: Runner, cfg: dict) -> pd.DataFrame:
-    """Each seed's teacher (the all-layers baseline): trained to a plateau? (metrics.plateaued)"""
-    rows = [(s, *metrics.plateaued(runner.run(baseline(cfg, "all_layers", s)).history())) for s in cfg["seeds"]]
+    """Each seed's teacher (the all-layers baseline) trained to a plateau? (metrics.plateaued), then all seeds together
+    (metrics.plateaued_seeds: the row the claims use)."""
+    hs = {s: runner.run(baseline(cfg, "all_layers", s)).history() for s in cfg["seeds"]}
+    rows = [(str(s), *metrics.plateaued(h)) for s, h in hs.items()] + [("all", *metrics.plateaued_seeds(list(hs.values())))]
     return pd.DataFrame(rows, columns=["seed", "plateaued", "detail"])
 
 

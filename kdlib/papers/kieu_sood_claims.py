@@ -100,8 +100,10 @@ def _change(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- the claims
 def teacher_checks(plateau: pd.DataFrame, teachers: pd.DataFrame, alone: pd.DataFrame) -> list[Check]:
     """A teacher worth distilling: trained to a plateau (every seed) and better than the student alone."""
-    flat = Check("teachers trained to a plateau", bool(plateau.plateaued.all()) and len(plateau) > 0,
-                 "; ".join(f"seed {s}: {d}" for s, d in zip(plateau.seed, plateau.detail)))
+    rows = plateau[plateau.seed.astype(str) == "all"]  # the seeds-level row (kieu_sood.plateau), else every seed
+    rows = rows if len(rows) else plateau
+    flat = Check("teachers trained to a plateau", bool(rows.plateaued.all()) and len(rows) > 0,
+                 "; ".join(f"seed {s}: {d}" for s, d in zip(rows.seed, rows.detail)))
     t, a, used = paired(teachers, alone)
     better = check_superior("teacher beats the student alone", t, a) if len(used["seeds"]) >= 2 else \
         Check("teacher beats the student alone", False, "fewer than 2 seeds")
