@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from kdlib import claims as kc
-from kdlib import dg2pf
+from kdlib import dg2pf, specs
 from kdlib.papers import fontana2024 as paper
 from kdlib.papers import fontana2024_claims as fc
 
@@ -172,3 +172,13 @@ def test_recovered_fraction_counts_kept_weights_from_below_the_margins():
 def test_instability_sums_the_falls_of_validation_accuracy_during_dgp():
     h = pd.DataFrame({"phase": ["dgp"] * 4 + ["pf"] * 2, "val_top1": [0.8, 0.7, 0.75, 0.74, 0.5, 0.9]})
     assert paper.instability(h) == pytest.approx(0.11)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_table_vi_runs_are_not_the_ablations_runs(profile, monkeypatch):
+    monkeypatch.setattr(specs, "fingerprint", lambda name: {"name": name})  # ids without the datasets on disk
+    specs.run_id.cache_clear()
+    # otherwise C1a (90% is flat) and C8b (pruned beats dense) would test the same pair of runs twice
+    cfg = paper.config(profile)
+    ids = lambda cells: {specs.run_id(s) for s in cells.values()}
+    assert not ids(paper.comparison_cells(cfg)) & ids(paper.ablation_cells(cfg))
