@@ -85,7 +85,9 @@ CPU_DGP = {"epochs": 20, "lr": 1e-3, "patience": 2, "batch_size": 128}
 OVERRIDES = {
     "cpu": {"data": {"name": "fashion_mnist", "val_per_class": 100, "train_per_class": 200},
             "models": profiles.Replace({"ResNet-18": {"name": "dg2pf_resnet18", "width": 0.25}}),
-            "dense_train": {"lr": 0.05, "weight_decay": 5e-4, "epochs": 20, "schedule": "cosine", "milestones": [],
+            # 40 epochs: at 20 the validation accuracy still rose +1.0 points per 3 epochs over the last 10 (the
+            # plateau check failed); at 40 it is flat (-0.06, test 85.5% vs 85.8%: the rise was the schedule's annealing)
+            "dense_train": {"lr": 0.05, "weight_decay": 5e-4, "epochs": 40, "schedule": "cosine", "milestones": [],
                             "batch_size": 128},
             # 90%, not 95%: at 95% the quarter-width ResNet-18 fell out of the paper's regime (more than 3 points
             # below its dense model, the paper's base loses 1.3); the sparsity sweep keeps 95%
