@@ -1,9 +1,11 @@
 """Where work runs: the device, its thread count, numeric precision and memory format.
 
-CUDA trains in bf16 autocast with channels_last (the fast path on tensor cores). The CPU runs in fp32 and in the
-contiguous layout: channels_last was 1.1-1.5x faster on one Intel AVX-512 machine but 8x slower on an AMD AVX2
-one and crashed with one thread, so on CPU it is used only when asked for (KDLIB_CHANNELS_LAST=1, e.g. after
-`make bench` measured it faster on this machine).
+CUDA trains in bf16 autocast with channels_last (the fast path on tensor cores). The CPU runs in fp32, and its memory
+format is measured, not assumed: channels_last was 1.1-1.5x faster on one Intel AVX-512 machine, 8x slower on an AMD
+AVX2 one under load, 1.2-1.4x faster on another AMD AVX2 one (`make bench`, section 10), and crashed with one thread.
+So the first CPU training on a machine times a small convnet's training step in both formats, keeps channels_last only
+if it is at least 5% faster, and stores the answer per machine (CPU model, threads, torch) in the user cache, so the
+same machine always trains in the same format. KDLIB_CHANNELS_LAST=1 or 0 overrides the measurement.
 """
 from __future__ import annotations
 
@@ -47,8 +49,70 @@ def channels_last(device: torch.device) -> bool:
     """Whether models and batches use channels_last on `device` (see the module docstring)."""
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and os.environ.get("KDLIB_CHANNELS_LAST") == "1"
+    if device.type != "cpu":
+        return False
+    forced = os.environ.get("KDLIB_CHANNELS_LAST", "")
+    return forced == "1" if forced in ("0", "1") else cpu_prefers_channels_last()
 
+
+_CHOICE: dict[str, bool] = {}
+MEMORY_FORMAT_FILE = "memory_format.json"
+
+
+def cpu_prefers_channels_last() -> bool:
+    """This machine's measured CPU memory format (module docstring): read from the user cache, else measured and stored.
+    Never channels_last with one thread."""
+    import json
+
+    from .files import write_text
+    from .formats import user_cache_dir
+    if torch.get_num_threads() < 2:
+        return False
+    key = f"{cpu_model()}|{torch.get_num_threads()} threads|torch {torch.__version__}"
+    if key not in _CHOICE:
+        path = user_cache_dir() / MEMORY_FORMAT_FILE
+        try:
+            known = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            known = {}
+        if key not in known:
+            contiguous, cl = measure_formats()
+            known[key] = {"channels_last": cl < 0.95 * contiguous, "contiguous_ms": round(1e3 * contiguous, 2),
+                          "channels_last_ms": round(1e3 * cl, 2)}
+            try:
+                write_text(path, json.dumps(known, indent=1))
+            except OSError:
+                pass  # a read-only home: measured again next time
+        _CHOICE[key] = bool(known[key]["channels_last"])
+    return _CHOICE[key]
+
+
+def step_seconds(channels_last_: bool, steps: int = 4) -> float:
+    """Median seconds of one SGD step of a small six-layer convnet on 64 28 px images, in the given memory format."""
+    import statistics
+    import time
+    torch.manual_seed(0)
+    conv = lambda i, o, s=1: [nn.Conv2d(i, o, 3, stride=s, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+    net = nn.Sequential(*conv(1, 32), *conv(32, 32), *conv(32, 64, 2), *conv(64, 64), *conv(64, 128, 2),
+                        *conv(128, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    if channels_last_:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])  # the first step warms up
+
+
+def measure_formats(rounds: int = 3) -> tuple[float, float]:
+    """Seconds per step, contiguous and channels_last: the best of `rounds` alternating measurements of each."""
+    pairs = [(step_seconds(False), step_seconds(True)) for _ in range(rounds)]
+    return min(p[0] for p in pairs), min(p[1] for p in pairs)
 
 def prepare(model: nn.Module, device: torch.device) -> nn.Module:
     """Move a model to `device`, in channels_last where `channels_last(device)` says so."""

@@ -33,4 +33,5 @@ def isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.delenv("KDLIB_PROFILE", raising=False)
     monkeypatch.delenv("KDLIB_DOWNLOAD", raising=False)
+    monkeypatch.setenv("KDLIB_CHANNELS_LAST", "0")  # one layout for every test; the measured choice is tested alone
     torch.set_num_threads(2)
