@@ -128,9 +128,11 @@ def _row(claim: Claim, **values) -> dict:
 
 
 def evaluate(claim: Claim, ours: Sequence[float] | float | None, baseline: Sequence[float] | float | None,
-             checks: Iterable[Check] = (), *, alpha: float = 0.05) -> dict:
+             checks: Iterable[Check] = (), *, alpha: float = 0.05, distinct_arms: bool = False) -> dict:
     """One row: our effect with its interval, p, p_opposite and the verdict before Holm adjustment (table() applies
-    it); a failed check makes the claim "not tested" (p NaN, out of the Holm family; data may then be None)."""
+    it); a failed check makes the claim "not tested" (p NaN, out of the Holm family; data may then be None).
+    `distinct_arms`: the caller knows the two arms are different models in every unit, so an exact tie in every unit
+    is a measurement (e.g. int8 scoring exactly its fp32 model's accuracy), not the same run on both sides."""
     checks = tuple(checks)
     failed = [c.name for c in checks if not c.passed]
     precondition = "; ".join(f"{c.name}: {'passed' if c.passed else 'FAILED'}" + (f" ({c.detail})" if c.detail else "")
@@ -146,7 +148,7 @@ def evaluate(claim: Claim, ours: Sequence[float] | float | None, baseline: Seque
     if failed:
         row.update(verdict=NOT_TESTED, p=math.nan, p_opposite=math.nan,
                    note="precondition failed: " + ", ".join(failed))
-    elif claim.kind != "deterministic" and r["sd"] == 0 and r["effect"] == 0:
+    elif claim.kind != "deterministic" and r["sd"] == 0 and r["effect"] == 0 and not distinct_arms:
         # Both arms gave identical values in every unit (the same run on both sides, or models stuck at chance): the
         # interval is the point 0, and a non-inferiority or equivalence claim would hold by construction.
         row.update(verdict=stats.INCONCLUSIVE, p=math.nan, p_opposite=math.nan,

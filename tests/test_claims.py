@@ -162,3 +162,11 @@ def test_identical_arms_give_no_verdict_even_where_a_margin_would_make_it_hold()
     table = claims.table([row, claims.evaluate(Claim("y", "t", "p", "seed", "c"), [1.0, 2.1, 3.2], [0.0, 1.0, 2.0])])
     assert table.set_index("id").loc["x", "verdict"] == stats.INCONCLUSIVE
     assert math.isnan(table.set_index("id").loc["x", "p_adjusted"])
+
+
+def test_an_exact_tie_between_distinct_models_is_evidence():
+    """int8 scoring exactly its fp32 model's accuracy in every seed (two runs per seed): within a 1-point margin."""
+    c = Claim("x", "int8 keeps accuracy", "p", "seed", "fp32", kind="non_inferiority", margin=1.0, scale=100.0)
+    row = claims.evaluate(c, [0.95, 0.96, 0.94], [0.95, 0.96, 0.94], distinct_arms=True)
+    assert row["verdict"] == stats.REPRODUCED
+    assert claims.evaluate(c, [0.95, 0.96, 0.94], [0.95, 0.96, 0.94])["verdict"] == stats.INCONCLUSIVE

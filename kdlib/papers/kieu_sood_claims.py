@@ -82,11 +82,14 @@ def paired(ours: pd.DataFrame, control: pd.DataFrame, value: str = "test_top1") 
             {"seeds": seeds, "ours_runs": a.loc[seeds, "run"].tolist(), "control_runs": b.loc[seeds, "run"].tolist()})
 
 
-def _row(claim: Claim, ours, control, used: dict, checks=()) -> dict:
-    """evaluate() with at least 2 units, else not tested (n < 2 gives no interval); the runs used are kept."""
+def _row(claim: Claim, ours, control, used: dict, checks=(), models_differ: bool = False) -> dict:
+    """evaluate() with at least 2 units, else not tested (n < 2 gives no interval); the runs used are kept. The arms
+    are distinct where their runs differ in every seed, or where the caller says so (`models_differ`: int8 and fp32
+    are two models measured in one run)."""
     if len(used["seeds"]) < 2:
         return {**not_tested(claim, f"n = {len(used['seeds'])} seed(s) at this profile: an interval needs 2"), **used}
-    return {**evaluate(claim, ours, control, checks), **used}
+    distinct = models_differ or all(a != b for a, b in zip(used["ours_runs"], used["control_runs"]))
+    return {**evaluate(claim, ours, control, checks, distinct_arms=distinct), **used}
 
 
 def _change(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
@@ -131,8 +134,9 @@ def claims(baselines: pd.DataFrame, table1: pd.DataFrame, students: pd.DataFrame
     for cid, other in (("1a", "head_only"), ("1b", "scratch")):
         rows.append(_row(c[cid], *paired(teacher, strategy(other))))
     model = lambda m: table1[table1.model == m]
-    rows.append(_row(c["2a"], *paired(model(INT8), model(FP32))))
-    rows.append(_row(c["2b"], *paired(model(INT8), model(FP32), "median_ms"), checks=[timing_check(table1)]))
+    rows.append(_row(c["2a"], *paired(model(INT8), model(FP32)), models_differ=True))
+    rows.append(_row(c["2b"], *paired(model(INT8), model(FP32), "median_ms"), checks=[timing_check(table1)],
+                     models_differ=True))
     rows.append(size_row(c["3"], table1))
     distilled = students.distilled.astype(bool)
     alone, kd = students[~distilled], students[distilled]
