@@ -142,8 +142,9 @@ def trend_rise(values: Sequence[float], window: int = 10, last: int = 3) -> tupl
 def plateaued(history, key: str = "val_top1", last: int = 3, tolerance: float = 0.005, window: int = 10,
               alpha: float = 0.05) -> tuple[bool, str]:
     """Whether a training had levelled off: the rise its last `window` epochs' trend predicts over `last` more epochs is
-    not significantly above `tolerance` (one-sided t-test, `alpha`). The best-of-last-3 rule it replaces failed a flat
-    curve of 1,000 validation images 14% of the time (tests/test_plateau.py simulates both). Returns the answer and an account."""
+    not significantly above `tolerance` (one-sided t-test, `alpha`): a screen for runs still clearly rising, not a
+    proof of a plateau. The best-of-last-3 rule it replaces failed a flat curve of 1,000 validation images 14% of the
+    time (tests/test_plateau.py simulates both). Returns the answer and an account."""
     return plateaued_seeds([history], key, last, tolerance, window, alpha)
 
 

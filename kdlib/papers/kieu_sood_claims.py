@@ -102,7 +102,7 @@ def _change(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the claims
 def teacher_checks(plateau: pd.DataFrame, teachers: pd.DataFrame, alone: pd.DataFrame) -> list[Check]:
-    """A teacher worth distilling: trained to a plateau (every seed) and better than the student alone."""
+    """A teacher worth distilling: trained to a plateau (over the seeds) and better than the student alone."""
     rows = plateau[plateau.seed.astype(str) == "all"]  # the seeds-level row (kieu_sood.plateau), else every seed
     rows = rows if len(rows) else plateau
     flat = Check("teachers trained to a plateau", bool(rows.plateaued.all()) and len(rows) > 0,
