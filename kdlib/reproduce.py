@@ -3,20 +3,21 @@
 python -m kdlib.reproduce --profile cpu [--notebook park2022] [--device auto] [--params my.yaml] [--store-outputs]
 Executed copies go to runs/<profile>/notebooks/ (never over the sources); a failure names the notebook and cell,
 keeps what finished, and the next call resumes from the run cache. The terminal shows every finished training and an
-ETA from this machine's own timings (or the reference run's, scaled by a speed probe).
+ETA: the runs each notebook still has to compute here, timed by this machine's last run (or the reference run's,
+scaled by a speed probe; kdlib.eta).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import socket
 import sys
 import threading
 import time
 from pathlib import Path
 
 from . import device, files, papers, profiles, publish, report, runs
+from . import eta as kdeta
 from . import params as kdparams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,33 +113,6 @@ def prepare_dryrun() -> Path:
     return root
 
 
-# ---------------------------------------------------------------- timings and the ETA
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):  # missing, truncated or damaged: no timings, never an error
-        return {}
-
-
-def local_timings_path(profile: str) -> Path:
-    return runs.runs_root() / profile / f"timings-{socket.gethostname()}.json"
-
-
-def eta(profile: str, remaining: list[str]) -> str:
-    """Seconds left for `remaining` notebooks: this machine's last timings, else the reference run's scaled by the
-    ratio of the speed probes; '' when neither exists."""
-    mine = _read_json(local_timings_path(profile)).get("notebooks", {})
-    if all(p in mine for p in remaining):
-        return f"about {minutes(sum(mine[p] for p in remaining))} left (this machine's last run)"
-    ref = _read_json(report.figures_root() / profile / "timings.json")
-    times, probe = ref.get("notebooks", {}), ref.get("gflops")
-    if probe and all(p in times for p in remaining):
-        scale = probe / device.speed_probe()
-        return (f"about {minutes(scale * sum(times[p] for p in remaining))} left (reference run x {scale:.2f}, "
-                f"from this machine's speed probe)")
-    return ""
-
-
 def runlog(profile: str, paper: str, fresh: bool = False) -> Path:
     """The JSON-lines log of the runs `paper`'s notebook used at `profile` (see runner._log_run)."""
     path = publish.runlog_path(profile, paper)
@@ -221,7 +195,7 @@ def _run(args) -> int:
           f"{device.speed_probe():.0f} GFLOP/s fp32 probe; runs in {runs.runs_root()}", flush=True)
     timings, start = {}, time.perf_counter()
     for i, paper in enumerate(todo, 1):
-        left = eta(args.profile, todo[i - 1:])
+        left = kdeta.eta(args.profile, todo[i - 1:])
         print(f"[{i}/{len(todo)}] {paper}; elapsed {minutes(time.perf_counter() - start)}"
               + (f", {left}" if left else ""), flush=True)
         os.environ["KDLIB_RUNLOG"] = str(runlog(args.profile, paper, fresh=True))
@@ -239,10 +213,10 @@ def _run(args) -> int:
     os.environ.pop("KDLIB_RUNLOG", None)
     total = this_run = time.perf_counter() - start
     write_runs_table(args.profile)
-    local = _read_json(local_timings_path(args.profile)).get("notebooks", {})
-    files.write_text(local_timings_path(args.profile), json.dumps({"notebooks": {**local, **timings}}, indent=1))
+    local = kdeta.read_json(kdeta.local_timings_path(args.profile)).get("notebooks", {})
+    files.write_text(kdeta.local_timings_path(args.profile), json.dumps({"notebooks": {**local, **timings}}, indent=1))
     if args.notebook:  # a partial run: the report's total is the sum of every notebook's latest time
-        reference = _read_json(report.figures_root() / args.profile / "timings.json").get("notebooks", {})
+        reference = kdeta.read_json(report.figures_root() / args.profile / "timings.json").get("notebooks", {})
         timings = {**reference, **timings}
         total = sum(timings.values())
     path = publish.write(args.profile, timings, total)

@@ -2,13 +2,14 @@
 
 Runs with the repository's runs/ cache, so the nbval pass over notebooks/ that follows in `make test` reuses it.
 """
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kdlib import claims, reproduce
+from kdlib import claims, eta, reproduce
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +58,42 @@ def test_failure_names_the_notebook_and_cell(monkeypatch, capsys):
 
 def test_a_truncated_timings_file_only_loses_the_eta(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path))
+    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
     (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "runs.csv").write_text("notebook,run,computed,wall_seconds\npark2022,train-a,True,100\n")
     (tmp_path / "smoke" / "timings.json").write_text('{"notebooks": {"park20')
-    assert reproduce.eta("smoke", ["park2022"]) == ""
+    assert eta.eta("smoke", ["park2022"]) == ""
     (tmp_path / "smoke" / "timings.json").write_text('{"notebooks": {"park2022": 120}, "gflops": 50}')
-    assert "left (reference run x" in reproduce.eta("smoke", ["park2022"])
+    assert "left (1 of 1 runs to compute; the reference run's times x" in eta.eta("smoke", ["park2022"])
+
+
+def _cache(root, run_id):
+    (root / "cache" / run_id).mkdir(parents=True)
+    (root / "cache" / run_id / "manifest.json").write_text("{}")
+
+
+def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_path, monkeypatch):
+    """A reference run (probe 100 GFLOP/s) computed a and b (100 s + 300 s) in a 450 s notebook and took c (50 s) from
+    its cache: 50 s overhead. Here (probe 50: half as fast) b is cached, so a, c and the overhead are left: 2 x 200 s."""
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(eta.device, "speed_probe", lambda: 50.0)
+    (tmp_path / "figures" / "cpu").mkdir(parents=True)
+    (tmp_path / "figures" / "cpu" / "runs.csv").write_text(
+        "notebook,run,computed,wall_seconds\npark2022,a,True,100\npark2022,b,True,300\npark2022,c,False,50\n"
+        "kieu_sood,d,True,7\n")
+    (tmp_path / "figures" / "cpu" / "timings.json").write_text('{"notebooks": {"park2022": 450}, "gflops": 100}')
+    _cache(tmp_path / "runs", "b")
+    assert eta.eta("cpu", ["park2022"]) == ("about 6m40s left (2 of 3 runs to compute; the reference run's times "
+                                            "x 2.00, from this machine's speed probe)")
+    # this machine's own last run wins, unscaled: it computed only c (50 s) in a 60 s notebook; now a and c are cached
+    log = tmp_path / "runs" / "cpu" / "runlog" / "park2022.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"run": "a", "computed": False, "wall_seconds": 100}, {"run": "b", "computed": False, "wall_seconds": 300},
+        {"run": "c", "computed": True, "wall_seconds": 50}]) + '{"run": "cut by a ki')
+    eta.local_timings_path("cpu").write_text('{"notebooks": {"park2022": 60}}')
+    _cache(tmp_path / "runs", "a")
+    _cache(tmp_path / "runs", "c")
+    assert eta.eta("cpu", ["park2022"]) == "about 0m10s left (0 of 3 runs to compute; this machine's last run)"
+    assert eta.eta("cpu", ["park2022", "malihi2024"]) == ""  # a notebook no run knows: no ETA rather than a wrong one

@@ -1,0 +1,99 @@
+"""The ETA `make reproduce` prints: the time of the runs each remaining notebook still has to compute here.
+
+A notebook's last run log (this machine's, else the reference run's figures/<profile>/runs.csv) lists every run it
+used with the seconds that run took when it was computed. What is left is the runs not in this machine's cache now,
+plus the notebook's own overhead (its wall time then minus the runs it computed then). The reference run's seconds
+are scaled by the ratio of the two machines' speed probes. A run the last run did not use (a changed config) is not
+known, so the ETA can only be low by those.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import socket
+from pathlib import Path
+
+from . import device, publish, report, runs
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, truncated or damaged: no timings, never an error
+        return {}
+
+
+def local_timings_path(profile: str) -> Path:
+    return runs.runs_root() / profile / f"timings-{socket.gethostname()}.json"
+
+
+def _seconds(value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if x == x and x > 0 else 0.0  # NaN, negative: unknown, counted as 0
+
+
+def _local_rows(profile: str, paper: str) -> list[dict]:
+    path = publish.runlog_path(profile, paper)
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut by a kill: the rest still counts
+            continue
+    return rows
+
+
+def _reference_rows(profile: str, paper: str) -> list[dict]:
+    try:
+        with open(report.figures_root() / profile / "runs.csv", newline="") as f:
+            return [r for r in csv.DictReader(f) if r.get("notebook") == paper]
+    except (OSError, csv.Error):
+        return []
+
+
+def _cached(run_id: str) -> bool:
+    return (runs.runs_root() / "cache" / run_id / "manifest.json").exists()  # cheap: no hashing of weights
+
+
+def notebook_left(rows: list[dict], wall: float) -> tuple[float, int, int]:
+    """(seconds left, runs to compute, runs in the log) for one notebook: its log's `rows` and its wall time then."""
+    by_id: dict[str, dict] = {}
+    for row in rows:
+        if row.get("run"):
+            by_id[row["run"]] = {**by_id.get(row["run"], {}), **row}
+    computed_then = sum(_seconds(r.get("wall_seconds")) for r in by_id.values()
+                        if str(r.get("computed")).lower() == "true")
+    todo = [r for r in by_id.values() if not _cached(r["run"])]
+    overhead = max(0.0, _seconds(wall) - computed_then)
+    return overhead + sum(_seconds(r.get("wall_seconds")) for r in todo), len(todo), len(by_id)
+
+
+def eta(profile: str, remaining: list[str]) -> str:
+    """'about X left (...)' for the `remaining` notebooks, from this machine's last run of each where it has one,
+    else the reference run's scaled by the speed probes; '' when neither knows a notebook."""
+    mine = read_json(local_timings_path(profile)).get("notebooks", {})
+    ref = read_json(report.figures_root() / profile / "timings.json")
+    probe = ref.get("gflops")
+    total, todo, logged, scaled = 0.0, 0, 0, None
+    for paper in remaining:
+        rows = _local_rows(profile, paper)
+        if rows and paper in mine:
+            seconds, n, m = notebook_left(rows, mine[paper])
+        else:
+            rows = _reference_rows(profile, paper)
+            if not (rows and probe and paper in ref.get("notebooks", {})):
+                return ""
+            scaled = scaled or probe / device.speed_probe()
+            seconds, n, m = notebook_left(rows, ref["notebooks"][paper])
+            seconds *= scaled
+        total, todo, logged = total + seconds, todo + n, logged + m
+    source = ("this machine's last run" if scaled is None
+              else f"the reference run's times x {scaled:.2f}, from this machine's speed probe")
+    return f"about {publish.minutes(total)} left ({todo} of {logged} runs to compute; {source})"
