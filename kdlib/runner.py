@@ -165,15 +165,6 @@ class Runner:
         acc = f", test top-1 {100 * top1:.2f}%" if isinstance(top1, float) else ""
         announce(f"{spec.stage} {specs.model_name(spec)}: {seconds:.1f} s{acc}", run.id)
 
-
-def announce(line: str, detail: str = "") -> None:
-    """One progress line on stderr and appended to $KDLIB_PROGRESS (which `make reproduce` shows in the terminal
-    while the notebook runs); `detail` (e.g. the run id) goes to stderr only."""
-    print(f"[kdlib] {line}" + (f" ({detail})" if detail else ""), file=sys.stderr, flush=True)
-    if os.environ.get("KDLIB_PROGRESS"):
-        with open(os.environ["KDLIB_PROGRESS"], "a") as f:
-            f.write(line + "\n")
-
     def results(self, cells: dict, keys: list[str]) -> pd.DataFrame:
         """Run (or load) every spec of `cells` {key tuple: spec}; one tidy row per run: keys, metrics, run id."""
         from tqdm.auto import tqdm
@@ -185,6 +176,15 @@ def announce(line: str, detail: str = "") -> None:
             rows.append({**dict(zip(keys, key)), **{k: v for k, v in r.metrics.items() if not isinstance(v, (dict, list))},
                          "run": r.id})
         return pd.DataFrame(rows)
+
+
+def announce(line: str, detail: str = "") -> None:
+    """One progress line on stderr and appended to $KDLIB_PROGRESS (which `make reproduce` shows in the terminal
+    while the notebook runs); `detail` (e.g. the run id) goes to stderr only."""
+    print(f"[kdlib] {line}" + (f" ({detail})" if detail else ""), file=sys.stderr, flush=True)
+    if os.environ.get("KDLIB_PROGRESS"):
+        with open(os.environ["KDLIB_PROGRESS"], "a") as f:
+            f.write(line + "\n")
 
 
 def _log_run(spec: specs.Spec, run: runs.Run, computed: bool) -> None:
