@@ -50,6 +50,7 @@ def _table(results: pd.DataFrame, cfg: dict) -> pd.DataFrame:
 def test_known_verdicts():
     df = _table(_results(BASE, NOISY), _cfg())
     assert df.loc["1", "verdict"] == "reproduced"
+    assert df.loc["1b", "verdict"] == "not reproduced"  # park 84 vs one-shot 85: the order alone loses here
     assert df.loc["2", "verdict"] == "not reproduced"
     assert df.loc["3", "verdict"] == "inconclusive" and "would give 80% power" in df.loc["3", "note"]
     assert df.loc["4", "verdict"] == df.loc["5", "verdict"] == "reproduced"
@@ -62,7 +63,7 @@ def test_known_verdicts():
 def test_failed_precondition_makes_kd_claims_untested():
     level = {**BASE, ("kd", 0.0, "fp32"): 85.0}  # KD no better than training alone
     df = _table(_results(level, NOISY), _cfg())
-    for cid in ("1", "2", "3"):
+    for cid in ("1", "1b", "2", "3"):
         assert df.loc[cid, "verdict"] == "not tested at this profile"
         assert "KD beats training the student alone" in df.loc[cid, "note"]
     assert df.loc["4", "verdict"] == "reproduced"  # DG2PF vs one-shot does not presuppose KD working
@@ -73,8 +74,17 @@ def test_a_plateau_that_is_not_there_blocks_claims_1_and_2_only():
     results = _results(BASE, NOISY)
     checks = sc.checks(results, rising, 0.89, _cfg())
     df = claims.table(sc.claims_rows(results, LATENCY, checks, _cfg())).set_index("id")
-    assert df.loc["1", "verdict"] == df.loc["2", "verdict"] == "not tested at this profile"
+    assert df.loc["1", "verdict"] == df.loc["1b", "verdict"] == df.loc["2", "verdict"] == "not tested at this profile"
     assert df.loc["3", "verdict"] == "inconclusive"
+
+
+def test_a_collapsed_side_is_named_in_the_note():
+    """Fashion-MNIST: chance 10%, so the floor is 30%; channel pruning at 12% is a collapse, weight pruning at 80% not."""
+    level = {**BASE, ("malihi_channel", 0.9, "fp32"): 12.0}
+    df = _table(_results(level, NOISY), _cfg())
+    assert df.loc["3", "verdict"] == "reproduced"
+    assert "the control at 12.0% is below 30% (chance + 20 points)" in df.loc["3", "note"]
+    assert "collapsed" not in df.loc["1", "note"]
 
 
 def test_no_replicate_is_used_twice():
@@ -103,6 +113,9 @@ def test_frontier_and_winners():
     win = sp.winners(front, "bytes", "B")
     assert win[["lower", "upper"]].values.tolist() == [[100, 200], [200, 1000], [1000, np.inf]]
     assert "from 200 to 1000 B: pruned teacher → KD (Park & No) at 90% fewer nonzeros, fp32" in sp.note(win)
+    tiny = pd.concat([s, s.iloc[[0]].assign(recipe="malihi_channel", bytes=50.0, acc=12.0)], ignore_index=True)
+    assert sp.frontier(tiny, "bytes").recipe.tolist()[0] == "malihi_channel"  # smallest: on the bare frontier
+    assert sp.frontier(tiny, "bytes", floor=30.0).recipe.tolist() == ["dg2pf", "park", "kd"]  # a collapse is not
 
 
 def test_profiles_and_module_attributes():

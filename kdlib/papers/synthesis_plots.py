@@ -65,10 +65,11 @@ def summary(results: pd.DataFrame, latency: pd.DataFrame, architecture) -> pd.Da
     return out
 
 
-def frontier(summary_: pd.DataFrame, x: str) -> pd.DataFrame:
+def frontier(summary_: pd.DataFrame, x: str, floor: float = 0.0) -> pd.DataFrame:
     """The Pareto frontier on (x lower is better, mean accuracy higher is better): each point no other point beats
-    on both. Sorted by x; ties in x keep the more accurate point."""
-    d = summary_.dropna(subset=[x]).sort_values([x, "acc"], ascending=[True, False])
+    on both, among the points at or above `floor` (%; a collapsed model deploys nothing, however small it is).
+    Sorted by x; ties in x keep the more accurate point."""
+    d = summary_[summary_.acc >= floor].dropna(subset=[x]).sort_values([x, "acc"], ascending=[True, False])
     best, keep = -np.inf, []
     for i, acc in zip(d.index, d.acc):
         if acc > best:
@@ -112,9 +113,10 @@ def note(win: pd.DataFrame) -> str:
     return f"{win.axis.iloc[0]}: " + "; ".join(parts)
 
 
-def pareto(summary_: pd.DataFrame, xs: dict, title: str):
+def pareto(summary_: pd.DataFrame, xs: dict, title: str, floor: float = 0.0):
     """Test top-1 (mean ± 1 SD over seeds) against each x of `xs` {column: axis label}, log x; fp32 filled, int8
-    hollow and dotted; the frontier as a step line. No paper reports this pair: there is no paper value to draw."""
+    hollow and dotted; the frontier (of the points at or above `floor`, drawn dashed) as a step line. No paper
+    reports this pair: there is no paper value to draw."""
     fig, axes = plt.subplots(1, len(xs), figsize=(5.6 * len(xs), 4.4), squeeze=False)
     for ax, (x, label) in zip(axes[0], xs.items()):
         for (recipe, precision), d in summary_.dropna(subset=[x]).groupby(["recipe", "precision"], sort=False):
@@ -122,8 +124,11 @@ def pareto(summary_: pd.DataFrame, xs: dict, title: str):
             ax.errorbar(d[x], d.acc, yerr=d.sd, marker=MARKERS[recipe], ls="-" if precision == "fp32" else ":",
                         mfc=None if precision == "fp32" else "white", capsize=2, ms=6,
                         label=f"{LABELS[recipe]}, {precision}", color=f"C{list(LABELS).index(recipe)}")
-        front = frontier(summary_, x)
+        front = frontier(summary_, x, floor)
         ax.step(front[x], front.acc, where="post", color="k", lw=1, alpha=0.5, label="Pareto frontier")
+        if floor > 0:
+            ax.axhline(floor, color="grey", ls="--", lw=0.8, label=f"{floor:g}%: chance + 20 points (below: collapsed, "
+                                                                     "not on the frontier)")
         ax.set(xscale="log", xlabel=label, ylabel="test top-1 (%), mean ± 1 SD over seeds")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
