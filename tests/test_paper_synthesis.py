@@ -116,6 +116,8 @@ def test_frontier_and_winners():
     tiny = pd.concat([s, s.iloc[[0]].assign(recipe="malihi_channel", bytes=50.0, acc=12.0)], ignore_index=True)
     assert sp.frontier(tiny, "bytes").recipe.tolist()[0] == "malihi_channel"  # smallest: on the bare frontier
     assert sp.frontier(tiny, "bytes", floor=30.0).recipe.tolist() == ["dg2pf", "park", "kd"]  # a collapse is not
+    nothing = sp.winners(sp.frontier(s, "bytes", floor=95.0), "bytes", "B")  # every model below the floor
+    assert nothing.empty and "no frontier" in sp.note(nothing)
 
 
 def test_profiles_and_module_attributes():

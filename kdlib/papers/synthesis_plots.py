@@ -86,7 +86,7 @@ def winners(front: pd.DataFrame, x: str, unit: str) -> pd.DataFrame:
         upper = front[x].iloc[i + 1] if i + 1 < len(front) else np.inf
         rows.append({"axis": x, "lower": r[x], "upper": upper, "unit": unit, "recipe": r.recipe,
                      "target": r.target, "precision": r.precision, "acc": r.acc, "sd": r.sd, "n": r.n})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["axis", "lower", "upper", "unit", "recipe", "target", "precision", "acc", "sd", "n"])
 
 
 def best_per_target(summary_: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +105,8 @@ def best_per_target(summary_: pd.DataFrame) -> pd.DataFrame:
 
 def note(win: pd.DataFrame) -> str:
     """The winners table in words (computed, never typed)."""
+    if win.empty:  # e.g. the dry run, whose models train a few steps
+        return "no model is at or above the floor (chance + 20 points): no frontier"
     parts = []
     for r in win.itertuples():
         upper = "and above" if not np.isfinite(r.upper) else f"to {r.upper:.4g} {r.unit}"
