@@ -65,11 +65,11 @@ def _cached(run_id: str) -> bool:
 def notebook_left(rows: list[dict], wall: float) -> tuple[float, int, int]:
     """(seconds left, runs to compute, runs in the log) for one notebook: its log's `rows` and its wall time then."""
     by_id: dict[str, dict] = {}
-    for row in rows:
+    for row in rows:  # a run is logged each time a cell asks for it: computed if any of those computed it
         if row.get("run"):
-            by_id[row["run"]] = {**by_id.get(row["run"], {}), **row}
-    computed_then = sum(_seconds(r.get("wall_seconds")) for r in by_id.values()
-                        if str(r.get("computed")).lower() == "true")
+            done = str(row.get("computed")).lower() == "true" or by_id.get(row["run"], {}).get("computed", False)
+            by_id[row["run"]] = {**row, "computed": done}
+    computed_then = sum(_seconds(r.get("wall_seconds")) for r in by_id.values() if r["computed"])
     todo = [r for r in by_id.values() if not _cached(r["run"])]
     overhead = max(0.0, _seconds(wall) - computed_then)
     return overhead + sum(_seconds(r.get("wall_seconds")) for r in todo), len(todo), len(by_id)

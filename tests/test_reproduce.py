@@ -91,7 +91,8 @@ def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_
     log.parent.mkdir(parents=True)
     log.write_text("".join(json.dumps(r) + "\n" for r in [
         {"run": "a", "computed": False, "wall_seconds": 100}, {"run": "b", "computed": False, "wall_seconds": 300},
-        {"run": "c", "computed": True, "wall_seconds": 50}]) + '{"run": "cut by a ki')
+        {"run": "c", "computed": True, "wall_seconds": 50}, {"run": "c", "computed": False, "wall_seconds": 50}])
+        + '{"run": "cut by a ki')  # c asked for again by a later cell: still computed in that run
     eta.local_timings_path("cpu").write_text('{"notebooks": {"park2022": 60}}')
     _cache(tmp_path / "runs", "a")
     _cache(tmp_path / "runs", "c")
