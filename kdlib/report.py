@@ -92,7 +92,8 @@ def save_coverage(items: list[Item], profile: str, paper: str) -> pd.DataFrame:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout
+        return out.rstrip()  # not strip(): a porcelain status line starts with a space (" M README.md")
     except (OSError, subprocess.SubprocessError):
         return ""
 

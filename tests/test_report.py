@@ -45,3 +45,16 @@ def test_plateau_and_precondition_checks():
     bad = claims.check_superior("KD beats alone", [0.8, 0.91, 0.7], [0.8, 0.82, 0.81])
     assert good.passed and not bad.passed and "points" in good.detail
     assert claims.check_at_least("teacher", 0.9, 0.85).passed and not claims.check_at_least("t", 0.8, 0.85).passed
+
+
+def test_outputs_alone_do_not_make_the_tree_dirty(monkeypatch):
+    """A run rewrites README.md and figures/: the provenance must not call that uncommitted code (the first porcelain
+    line, " M README.md", lost its leading space to a strip() and read as a change to "EADME.md")."""
+    import subprocess
+
+    def status(lines):
+        return lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, stdout=lines if "status" in cmd else "abc123\n")
+    monkeypatch.setattr(report.subprocess, "run", status(" M README.md\n M figures/cpu/REPORT.md\n"))
+    assert report.machine()["dirty"] is False
+    monkeypatch.setattr(report.subprocess, "run", status(" M README.md\n M kdlib/train.py\n"))
+    assert report.machine()["dirty"] is True
