@@ -15,7 +15,7 @@ LAYERS = [
     {"profiles", "report", "plots"},                                                       # configs and results out
     {"papers"} | {f"papers.{p}{suffix}" for p in ("park2022", "kieu_sood", "malihi2024", "fontana2024", "synthesis")
                   for suffix in ("", "_claims", "_plots")},
-    {"costs", "reproduce", "cluster", "standins", "params", "publish"},                                         # tools
+    {"costs", "reproduce", "cluster", "standins", "params", "publish", "eta"},                                       # tools
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 PAPER_NAMES = ("park", "kieu", "malihi", "fontana", "birds525")
