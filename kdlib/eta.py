@@ -35,21 +35,6 @@ def _seconds(value) -> float:
     return x if x == x and x > 0 else 0.0  # NaN, negative: unknown, counted as 0
 
 
-def _local_rows(profile: str, paper: str) -> list[dict]:
-    path = publish.runlog_path(profile, paper)
-    rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # a line cut by a kill: the rest still counts
-            continue
-    return rows
-
-
 def _reference_rows(profile: str, paper: str) -> list[dict]:
     try:
         with open(report.figures_root() / profile / "runs.csv", newline="") as f:
@@ -63,16 +48,12 @@ def _cached(run_id: str) -> bool:
 
 
 def notebook_left(rows: list[dict], wall: float) -> tuple[float, int, int]:
-    """(seconds left, runs to compute, runs in the log) for one notebook: its log's `rows` and its wall time then."""
-    by_id: dict[str, dict] = {}
-    for row in rows:  # a run is logged each time a cell asks for it: computed if any of those computed it
-        if row.get("run"):
-            done = str(row.get("computed")).lower() == "true" or by_id.get(row["run"], {}).get("computed", False)
-            by_id[row["run"]] = {**row, "computed": done}
-    computed_then = sum(_seconds(r.get("wall_seconds")) for r in by_id.values() if r["computed"])
-    todo = [r for r in by_id.values() if not _cached(r["run"])]
+    """(seconds left, runs to compute, runs in the log) for one notebook: its log's `rows` (one per run; `computed`
+    a bool, or "True"/"False" as read from runs.csv) and its wall time then."""
+    computed_then = sum(_seconds(r.get("wall_seconds")) for r in rows if str(r.get("computed")).lower() == "true")
+    todo = [r for r in rows if not _cached(r["run"])]
     overhead = max(0.0, _seconds(wall) - computed_then)
-    return overhead + sum(_seconds(r.get("wall_seconds")) for r in todo), len(todo), len(by_id)
+    return overhead + sum(_seconds(r.get("wall_seconds")) for r in todo), len(todo), len(rows)
 
 
 def eta(profile: str, remaining: list[str]) -> str:
@@ -83,7 +64,7 @@ def eta(profile: str, remaining: list[str]) -> str:
     probe = ref.get("gflops")
     total, todo, logged, scaled = 0.0, 0, 0, None
     for paper in remaining:
-        rows = _local_rows(profile, paper)
+        rows = list(publish.runlog_runs(profile, paper).values())
         if rows and paper in mine:
             seconds, n, m = notebook_left(rows, mine[paper])
         else:

@@ -52,15 +52,25 @@ def runlog_path(profile: str, paper: str) -> Path:
     return runs.runs_root() / profile / "runlog" / f"{paper}.jsonl"
 
 
+def runlog_runs(profile: str, paper: str) -> dict[str, dict]:
+    """The notebook's last run log, one row per run: a run is logged each time a cell asks for it, and counts as
+    computed if any of those computed it; a line cut by a kill is skipped."""
+    path, rows = runlog_path(profile, paper), {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        done = bool(row.get("computed")) or rows.get(row["run"], {}).get("computed", False)
+        rows[row["run"]] = {**row, "computed": done}
+    return rows
+
+
 def run_counts(profile: str, paper: str) -> dict:
     """From the notebook's last run log: its distinct runs, how many were computed (not taken from the cache) in that
     execution, and the seconds those runs took when they were computed (whenever that was)."""
-    path = runlog_path(profile, paper)
-    rows = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        row = json.loads(line)
-        rows[row["run"]] = row if row["run"] not in rows or row.get("computed") else rows[row["run"]]
-    return {"runs": len(rows), "computed": sum(bool(r.get("computed")) for r in rows.values()),
+    rows = runlog_runs(profile, paper)
+    return {"runs": len(rows), "computed": sum(r["computed"] for r in rows.values()),
             "compute_seconds": sum(float(r.get("wall_seconds") or 0) for r in rows.values())}
 
 

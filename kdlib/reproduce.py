@@ -126,14 +126,9 @@ def write_runs_table(profile: str) -> Path:
     """figures/<profile>/runs.csv: every distinct run each notebook used, with its measured seconds per step on this
     machine and peak memory (the dry run's record of what the paper profile executes)."""
     import pandas as pd
-    rows = []
-    for paper in NOTEBOOKS:
-        path = runlog(profile, paper)
-        for line in path.read_text().splitlines() if path.exists() else []:
-            row = json.loads(line)
-            rows.append({"notebook": paper, **{k: v for k, v in row.items() if k != "spec"}})
-    df = pd.DataFrame(rows).drop_duplicates(["notebook", "run"]) if rows else pd.DataFrame()
-    return report.save_table(df, profile, "", "runs") if rows else Path()
+    rows = [{"notebook": paper, **{k: v for k, v in row.items() if k != "spec"}}
+            for paper in NOTEBOOKS for row in publish.runlog_runs(profile, paper).values()]
+    return report.save_table(pd.DataFrame(rows), profile, "", "runs") if rows else Path()
 
 
 class Progress:
