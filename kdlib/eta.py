@@ -47,11 +47,11 @@ def _cached(run_id: str) -> bool:
     return (runs.runs_root() / "cache" / run_id / "manifest.json").exists()  # cheap: no hashing of weights
 
 
-def notebook_left(rows: list[dict], wall: float) -> tuple[float, int, int]:
+def notebook_left(rows: list[dict], wall: float, cached=_cached) -> tuple[float, int, int]:
     """(seconds left, runs to compute, runs in the log) for one notebook: its log's `rows` (one per run; `computed`
-    a bool, or "True"/"False" as read from runs.csv) and its wall time then."""
+    a bool, or "True"/"False" as read from runs.csv), its wall time then, and which run ids count as cached."""
     computed_then = sum(_seconds(r.get("wall_seconds")) for r in rows if str(r.get("computed")).lower() == "true")
-    todo = [r for r in rows if not _cached(r["run"])]
+    todo = [r for r in rows if not cached(r["run"])]
     overhead = max(0.0, _seconds(wall) - computed_then)
     return overhead + sum(_seconds(r.get("wall_seconds")) for r in todo), len(todo), len(rows)
 
@@ -78,3 +78,15 @@ def eta(profile: str, remaining: list[str]) -> str:
     source = ("this machine's last run" if scaled is None
               else f"the reference run's times x {scaled:.2f}, from this machine's speed probe")
     return f"about {publish.minutes(total)} left ({todo} of {logged} runs to compute; {source})"
+
+
+def cold_seconds(profile: str) -> dict[str, float]:
+    """Each notebook's estimated wall time from an empty run cache on the reference run's machine: every run its
+    log lists, at the seconds it took when computed, plus the notebook's overhead (committed runs.csv, timings.json)."""
+    ref = read_json(report.figures_root() / profile / "timings.json").get("notebooks", {})
+    out = {}
+    for paper, wall in ref.items():
+        rows = _reference_rows(profile, paper)
+        if rows:
+            out[paper] = notebook_left(rows, wall, cached=lambda run_id: False)[0]
+    return out

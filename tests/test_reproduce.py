@@ -98,3 +98,17 @@ def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_
     _cache(tmp_path / "runs", "c")
     assert eta.eta("cpu", ["park2022"]) == "about 0m10s left (0 of 3 runs to compute; this machine's last run)"
     assert eta.eta("cpu", ["park2022", "malihi2024"]) == ""  # a notebook no run knows: no ETA rather than a wrong one
+
+
+def test_the_cold_estimate_counts_every_run_and_the_overhead_whatever_is_cached(tmp_path, monkeypatch):
+    """The same reference run from an empty cache: a + b + c (100 + 300 + 50 s) plus 50 s overhead = 500 s, even with
+    b cached here; kieu_sood, without a wall time in timings.json, is left out rather than guessed."""
+    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "figures" / "cpu").mkdir(parents=True)
+    (tmp_path / "figures" / "cpu" / "runs.csv").write_text(
+        "notebook,run,computed,wall_seconds\npark2022,a,True,100\npark2022,b,True,300\npark2022,c,False,50\n"
+        "kieu_sood,d,True,7\n")
+    (tmp_path / "figures" / "cpu" / "timings.json").write_text('{"notebooks": {"park2022": 450}, "gflops": 100}')
+    _cache(tmp_path / "runs", "b")
+    assert eta.cold_seconds("cpu") == {"park2022": 500.0}
