@@ -23,6 +23,35 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def runnable_tasks(path: str = "/proc/loadavg") -> int | None:
+    """Tasks running or ready to run on the machine right now, the reader included (Linux); None elsewhere."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def contention_warning(samples: int = 5, interval: float = 0.1) -> str:
+    """A warning when other processes keep so many CPUs busy that this one's threads will not all get one: PyTorch's
+    threads then wait on each other at every small operation (a Park & No student took 137 s instead of 4 s with 2
+    threads beside one busy process on 2 cores). '' when the CPUs are free, or where that cannot be read."""
+    import time
+    counts = []
+    for _ in range(samples):
+        counts.append(runnable_tasks())
+        time.sleep(interval)
+    if None in counts:
+        return ""
+    busy, threads = min(counts) - 1, cpu_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads < 2 or busy <= 0 or threads + busy <= cores:  # one thread waits on no other
+        return ""
+    return (f"warning: other processes keep {busy} of {cores} CPUs busy, and PyTorch will use {threads} threads: they "
+            f"wait on each other, and training can run 10-30x slower. Stop the other work, or set "
+            f"OMP_NUM_THREADS={max(1, cores - busy)}.")
+
+
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     """cuda, then mps, then cpu (with `cpu_threads()` threads); or the device named."""
     if str(device) == "auto":

@@ -188,6 +188,8 @@ def _run(args) -> int:
         prepare_dryrun()
     print(f"profile {args.profile} on {device.cpu_model()}, {device.cpu_threads()} threads, "
           f"{device.speed_probe():.0f} GFLOP/s fp32 probe; runs in {runs.runs_root()}", flush=True)
+    if args.device in ("auto", "cpu") and (busy := device.contention_warning()):
+        print(busy, flush=True)
     timings, start = {}, time.perf_counter()
     for i, paper in enumerate(todo, 1):
         left = kdeta.eta(args.profile, todo[i - 1:])

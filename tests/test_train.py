@@ -103,6 +103,23 @@ def test_cpu_threads_follow_omp_num_threads_and_layout_is_contiguous(monkeypatch
     assert device.channels_last(torch.device("cpu"))
 
 
+def test_a_busy_machine_is_named_before_its_threads_wait_on_each_other(monkeypatch, tmp_path):
+    """/proc/loadavg's 4th field counts runnable tasks, the reader included: 2 = one other busy process."""
+    loadavg, read = tmp_path / "loadavg", device.runnable_tasks
+    monkeypatch.setattr(device, "runnable_tasks", lambda: read(str(loadavg)))
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    loadavg.write_text("1.9 1.5 1.2 2/120 999")
+    message = device.contention_warning(samples=2, interval=0)
+    assert "keep 1 of 2 CPUs busy" in message and "OMP_NUM_THREADS=1" in message
+    loadavg.write_text("0.1 0.1 0.1 1/120 999")  # only the reader runs
+    assert device.contention_warning(samples=2, interval=0) == ""
+    loadavg.write_text("1.9 1.5 1.2 2/120 999")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread waits on no other
+    assert device.contention_warning(samples=2, interval=0) == ""
+    assert read(str(tmp_path / "missing")) is None
+
+
 def test_cpu_memory_format_is_measured_once_per_machine_and_kept(monkeypatch, tmp_path):
     monkeypatch.delenv("KDLIB_CHANNELS_LAST")
     monkeypatch.setenv("KDLIB_CACHE", str(tmp_path))
