@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from .. import claims as kc
@@ -21,6 +20,7 @@ MARGIN = 0.5  # points: above Table I's 0.13-point spread the paper calls neglig
 STABLE = 1.0  # points of summed validation falls: ~1 SE of one 1,000-image validation accuracy (sqrt(.9 * .1 / 1000))
 LEARNS = 3.0  # points: the ablation base may lose at most ~2x the 1.33 points the paper's loses (91.26 vs 92.59)
 BLOCK = 2     # seeds per block for the variance claim (one std per block and arm)
+CAPPED = 10.0  # points (% of runs): "no run reaches the cap" allows fewer than 1 run in 10 to do so
 
 
 def _c(id_, text, paper, control, unit=SEED, **kw) -> Claim:
@@ -67,9 +67,10 @@ CLAIMS = {c.id: c for c in [
        "Sec. III-B, abstract (no numbers)", "s_sim = 0", units="points (% of kept weights)"),
     _c("C12b", "... while convergence stays as stable (summed epoch-to-epoch validation falls during DGP)",
        "Sec. III-B, abstract (no numbers)", "s_sim = 0", kind="non_inferiority", margin=STABLE, direction=-1),
-    _c("C13", "Training halts well before the epoch cap (no run reaches it)", "Sec. IV-C: 'no experiments reached the "
-       "max epochs limit' (100)", "the cap", unit="every DG2PF run of the notebook (largest share of a cap used)",
-       kind="deterministic", direction=-1, units="% of the cap"),
+    _c("C13", "Training halts before the epoch cap: (almost) no run reaches it", "Sec. IV-C: 'no experiments reached "
+       "the max epochs limit' (100)", "none of the runs (the paper's count)", unit="seed (the share of its DG2PF runs "
+       "in which a phase used its whole epoch cap)", kind="non_inferiority", margin=CAPPED, direction=-1,
+       units="points (% of runs)"),
     _c("C14a", "DG2PF delivers more compact models", "abstract; Tables VI-VII Params", "the dense model"),
     _c("C14b", "DG2PF delivers faster models", "abstract; Tables VI-VII Flops", "the dense model"),
 ]}
@@ -247,8 +248,10 @@ def claims(ab: pd.DataFrame, cmp: pd.DataFrame, dense: pd.DataFrame, cfg: dict, 
 
 
 def halting_claim(runs: pd.DataFrame) -> dict:
-    """C13: the largest share of an epoch cap any DG2PF phase used (measured once over every run). Not testable when a
-    cap is no later than the earliest epoch early stopping can end at (it is then reached by construction)."""
+    """C13: per seed, the share of DG2PF runs in which the DGP or the PF phase used its whole epoch cap, against the
+    paper's none (non-inferiority, margin CAPPED). An early stop is a random outcome, so it is tested like one: the
+    largest share of a cap used over every run, measured once, flipped between two cold runs that differed only in
+    their thread count. Not testable when a cap is no later than the earliest epoch early stopping can end at."""
     runs = runs.dropna(subset=["dgp_epochs", "pf_epochs"]).drop_duplicates("run")
     if not len(runs):
         return _missing(CLAIMS["C13"], "no DG2PF runs")
@@ -259,8 +262,13 @@ def halting_claim(runs: pd.DataFrame) -> dict:
         return _missing(CLAIMS["C13"], f"the caps bind by construction at this profile: e.g. DGP stops at the earliest at "
                                        f"epoch {r.dgp_earliest:g} of a {r.dgp_cap:g}-epoch cap, PF at {r.pf_earliest:g} "
                                        f"of {r.pf_cap:g}")
-    used = np.maximum(runs.dgp_epochs / runs.dgp_cap, runs.pf_epochs / runs.pf_cap).max()
-    return {**kc.evaluate(CLAIMS["C13"], float(used), 1.0), "pairs": []}
+    capped = (runs.dgp_epochs >= runs.dgp_cap) | (runs.pf_epochs >= runs.pf_cap)
+    share = capped.groupby(runs.seed).mean()
+    if len(share) < 2:
+        return _missing(CLAIMS["C13"], f"needs >= 2 seeds; this profile has {len(share)}")
+    row = kc.evaluate(CLAIMS["C13"], share.tolist(), [0.0] * len(share), distinct_arms=True)
+    runs_capped = f"{int(capped.sum())} of {len(runs)} runs reached a cap"
+    return {**row, "note": f"{runs_capped}; " + row["note"] if row["note"] else runs_capped, "pairs": []}
 
 
 # ---------------------------------------------------------------- the power analysis behind the seeds
