@@ -13,7 +13,7 @@ from kdlib import stats
 
 NOT_TESTED = "not tested at this profile"
 VERDICTS = (stats.REPRODUCED, stats.NOT_REPRODUCED, stats.INCONCLUSIVE, NOT_TESTED)
-KINDS = stats.KINDS + ("deterministic",)
+KINDS = stats.KINDS + ("deterministic", "rate")
 POWER, MAX_N = 0.8, 10_000
 ROW = ["id", "claim", "paper", "ours", "unit", "n", "control", "p", "p_opposite", "precondition", "verdict", "note",
        "kind", "margin", "effect", "ci_low", "ci_high", "sd"]
@@ -23,8 +23,9 @@ COLUMNS = ROW[:8] + ["p_adjusted"] + ROW[8:9] + ["p_opposite_adjusted"] + ROW[9:
 @dataclass(frozen=True)
 class Claim:
     """One claim of a paper (one row). `unit`: the unit of replication in words; `control`: what ours is compared
-    against; `kind`: superiority, non_inferiority, equivalence (stats.compare) or deterministic (one measured value
-    against a threshold); `margin`: in `units`, i.e. after multiplying the data by `scale` (100 shows accuracy
+    against; `kind`: superiority, non_inferiority, equivalence (stats.compare), deterministic (one measured value
+    against a threshold) or rate (an event claimed rarer than `margin`: ours is one 0/1 outcome per unit, exact
+    binomial, stats.rate_below; in percentage points: scale 100); `margin`: in `units`, i.e. after multiplying the data by `scale` (100 shows accuracy
     fractions in points); `direction`: +1 claims ours > control, -1 claims ours < control (control - ours is then
     tested and shown, so a positive effect always supports the claim); `ratio`: compare log(ours) - log(control)
     (stats.ratio_effect; the margin is then a log-ratio and `scale` is not used)."""
@@ -45,7 +46,10 @@ class Claim:
             raise ValueError(f"claim {self.id}: unknown kind {self.kind!r}; valid: {', '.join(KINDS)}")
         if self.kind == "deterministic" and (self.margin != 0 or self.ratio):
             raise ValueError(f"claim {self.id}: a deterministic claim takes no margin or ratio (use the threshold)")
-        if self.kind != "deterministic":
+        if self.kind == "rate" and not (self.scale == 100 and 0 < self.margin < 100):
+            raise ValueError(f"claim {self.id}: a rate claim is in percentage points (scale 100) with a margin in "
+                             f"(0, 100), got scale {self.scale!r}, margin {self.margin!r}")
+        if self.kind not in ("deterministic", "rate"):
             try:
                 stats.check_design(self.kind, self.margin)
             except ValueError as e:
@@ -90,6 +94,13 @@ def _statistics(claim: Claim, ours, baseline, alpha: float) -> dict:
         r = stats.deterministic(float(ours) * claim.scale, float(baseline) * claim.scale, direction=claim.direction)
         e = claim.direction * r["effect"]
         return {**r, "effect": e, "ci_low": e, "ci_high": e}
+    if claim.kind == "rate":
+        events = np.asarray(ours, dtype=float)
+        if events.ndim != 1 or not np.isin(events, (0, 1)).all():
+            raise ValueError(f"claim {claim.id} is a rate: ours is one 0/1 outcome per unit")
+        r = stats.rate_below(int(events.sum()), len(events), claim.margin / claim.scale, alpha=alpha)
+        scaled = {k: r[k] * claim.scale for k in ("effect", "ci_low", "ci_high", "sd", "margin")}
+        return {**r, **scaled}
     a, b = (ours, baseline) if claim.direction == 1 else (baseline, ours)
     if claim.ratio:
         return stats.ratio_effect(a, b, kind=claim.kind, margin=claim.margin, alpha=alpha)
@@ -103,6 +114,9 @@ def _describe(claim: Claim, r: dict, alpha: float) -> str:
     if claim.kind == "deterministic":
         side = "above" if claim.direction == 1 else "below"
         return f"{r['value']:.4g}{u} vs threshold {r['threshold']:.4g}{u} (claimed {side}), measured once"
+    if claim.kind == "rate":
+        return (f"{r['count']} of {r['n']} = {r['rate'] * claim.scale:.3g}{u} ({level} {r['rate_low'] * claim.scale:.3g} "
+                f"to {r['rate_high'] * claim.scale:.3g}, exact), claimed below {claim.margin:g}{u}")
     if claim.ratio:
         name = "ours / control" if claim.direction == 1 else "control / ours"
         return (f"{name} = {r['ratio']:.3g}x ({level} {r['ratio_low']:.3g}x to {r['ratio_high']:.3g}x; "
@@ -115,7 +129,8 @@ def _design_note(claim: Claim) -> str:
     u = _units(claim) if not claim.ratio else " (log-ratio)"
     return {"non_inferiority": f"non-inferiority margin {claim.margin:g}{u}",
             "equivalence": f"equivalence margin +-{claim.margin:g}{u}",
-            "deterministic": "measured once (no sampling variance): not in the Holm family"}.get(claim.kind, "")
+            "deterministic": "measured once (no sampling variance): not in the Holm family",
+            "rate": f"exact binomial (Clopper-Pearson), claimed rate below {claim.margin:g}{u}"}.get(claim.kind, "")
 
 
 def _row(claim: Claim, **values) -> dict:
@@ -148,7 +163,7 @@ def evaluate(claim: Claim, ours: Sequence[float] | float | None, baseline: Seque
     if failed:
         row.update(verdict=NOT_TESTED, p=math.nan, p_opposite=math.nan,
                    note="precondition failed: " + ", ".join(failed))
-    elif claim.kind != "deterministic" and r["sd"] == 0 and r["effect"] == 0 and not distinct_arms:
+    elif claim.kind not in ("deterministic", "rate") and r["sd"] == 0 and r["effect"] == 0 and not distinct_arms:
         # Both arms gave identical values in every unit (the same run on both sides, or models stuck at chance): the
         # interval is the point 0, and a non-inferiority or equivalence claim would hold by construction.
         row.update(verdict=stats.INCONCLUSIVE, p=math.nan, p_opposite=math.nan,
@@ -168,10 +183,19 @@ def _plural(unit: str) -> str:
     return noun if noun.endswith("s") else noun + "s"
 
 
+def _side(row: pd.Series) -> bool:
+    """Whether the row's observed effect lies on its claim's side (a rate row reads as non-inferiority)."""
+    return stats.on_claim_side(row.effect, "non_inferiority" if row.kind == "rate" else row.kind, row.margin)
+
+
 def _power_note(row: pd.Series, alpha: float, m: int) -> str:
     """How many units would give 80% power at Holm's strictest level (alpha / m) if the effect is as observed."""
-    if not stats.on_claim_side(row.effect, row.kind, row.margin):
+    if not _side(row):
         return "the observed effect is not on the claim's side: no n gives 80% power"
+    if row.kind == "rate":
+        n = stats.runs_for_rate(row.margin / 100, alpha / m)  # rate claims are in percentage points
+        return (f"at least {n} {_plural(row.unit)} without a single event would be needed at alpha = {alpha / m:.3g} "
+                f"(alpha / {m}, Holm's strictest step)")
     level = alpha / m
     n = stats.planned_n(row.effect, row.sd, kind=row.kind, margin=row.margin, alpha=level, power=POWER, max_n=MAX_N)
     if n == MAX_N and stats.power(n, row.effect, row.sd, kind=row.kind, margin=row.margin, alpha=level) < POWER:
@@ -184,13 +208,13 @@ def _power_note(row: pd.Series, alpha: float, m: int) -> str:
 
 def _final(row: pd.Series, alpha: float, m: int) -> tuple[str, str]:
     """The verdict after Holm adjustment, and the note (with a planned n when inconclusive)."""
-    if row.p_adjusted < alpha and stats.on_claim_side(row.effect, row.kind, row.margin):
+    if row.p_adjusted < alpha and _side(row):
         return stats.REPRODUCED, row.note
     if row.p_opposite_adjusted < alpha:
         return stats.NOT_REPRODUCED, row.note
     notes = [row.note] if row.note else []
     holm = f"< {alpha:g} before Holm adjustment over {m} claims"
-    if row.p < alpha and stats.on_claim_side(row.effect, row.kind, row.margin):
+    if row.p < alpha and _side(row):
         notes.append(f"p = {row.p:.3g} {holm} ({row.p_adjusted:.3g} after)")
     elif row.p_opposite < alpha:
         notes.append(f"p_opposite = {row.p_opposite:.3g} {holm} ({row.p_opposite_adjusted:.3g} after)")

@@ -144,6 +144,32 @@ def deterministic(value: float, threshold: float, *, direction: int = 1) -> dict
             "threshold": float(threshold), "direction": direction}
 
 
+def rate_below(count: int, n: int, margin: float, *, alpha: float = 0.05) -> dict:
+    """A claim that an event is rare: `count` of `n` independent units had it, claimed rate < `margin` (a fraction).
+    Exact binomial: the Clopper-Pearson interval, and one-sided exact p-values doubled (the two-sided convention of
+    compare()), so that reproduced iff the interval's upper end is below the margin. Oriented like a non-inferiority
+    difference: effect = -rate, interval [-upper, -lower], the claim's line at -margin. Same keys as compare()."""
+    if not (isinstance(count, (int, np.integer)) and isinstance(n, (int, np.integer)) and 0 <= count <= n and n >= 1):
+        raise ValueError(f"rate_below needs integer 0 <= count <= n and n >= 1, got count={count!r}, n={n!r}")
+    if not 0 < margin < 1:
+        raise ValueError(f"rate_below needs a margin in (0, 1), got {margin!r}")
+    low = stats.beta.ppf(alpha / 2, count, n - count + 1) if count > 0 else 0.0
+    high = stats.beta.ppf(1 - alpha / 2, count + 1, n - count) if count < n else 1.0
+    p = min(1.0, 2 * stats.binom.cdf(count, n, margin))            # H0: rate >= margin
+    p_opposite = min(1.0, 2 * stats.binom.sf(count - 1, n, margin))  # H0: rate <= margin
+    verdict = REPRODUCED if high < margin else NOT_REPRODUCED if low > margin else INCONCLUSIVE
+    rate = count / n
+    return {"kind": "non_inferiority", "margin": float(margin), "alpha": float(alpha), "effect": -rate,
+            "ci_low": -float(high), "ci_high": -float(low), "sd": math.sqrt(rate * (1 - rate)), "n": int(n),
+            "p": float(p), "p_opposite": float(p_opposite), "verdict": verdict, "count": int(count), "rate": rate,
+            "rate_low": float(low), "rate_high": float(high)}
+
+
+def runs_for_rate(margin: float, alpha: float) -> int:
+    """Units without a single event needed before rate_below can call the rate below `margin` at level `alpha`."""
+    return math.ceil(math.log(alpha / 2) / math.log(1 - margin))
+
+
 def holm(pvalues: Iterable[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (step-down; controls the family-wise error). NaN = not tested: left NaN
     and not counted in the family."""

@@ -170,3 +170,22 @@ def test_an_exact_tie_between_distinct_models_is_evidence():
     row = claims.evaluate(c, [0.95, 0.96, 0.94], [0.95, 0.96, 0.94], distinct_arms=True)
     assert row["verdict"] == stats.REPRODUCED
     assert claims.evaluate(c, [0.95, 0.96, 0.94], [0.95, 0.96, 0.94])["verdict"] == stats.INCONCLUSIVE
+
+
+def test_a_rate_claim_is_an_exact_binomial_bound_in_the_holm_family():
+    """'Almost no run reaches its cap' (rate below 10 points): 0 of 45 clears the margin before Holm (p = 2 x 0.9^45 =
+    0.0175) but not at Holm's strictest step over 3 claims (0.0167): inconclusive, with the event-free runs needed
+    (0.9^46 < 0.0167 / 2 < 0.9^45)."""
+    rate = Claim("r", "no run is capped", "Sec. X", "run", "none", kind="rate", margin=10.0, scale=100.0,
+                 units="points (% of runs)")
+    nulls = [Claim(i, "ours beats control", "Sec. Y", "seed", "control") for i in ("s", "u")]
+    rows = [claims.evaluate(rate, [0] * 45, 0.0)] + [claims.evaluate(c, [2.0, 1.0, 1.5], [1.5, 1.5, 1.5]) for c in nulls]
+    assert rows[0]["ours"].startswith("0 of 45 = 0 points (% of runs) (95% CI 0 to 7.87, exact)")
+    t = claims.table(rows).set_index("id")
+    assert math.isclose(t.loc["r", "p"], 2 * 0.9 ** 45) and t.loc["r", "verdict"] == "inconclusive"
+    assert "at least 46 runs without a single event" in t.loc["r", "note"]
+    assert claims.table([claims.evaluate(rate, [0] * 60, 0.0)]).verdict[0] == "reproduced"
+    with pytest.raises(ValueError, match="0/1 outcome"):
+        claims.evaluate(rate, [0, 2, 1], 0.0)
+    with pytest.raises(ValueError, match="percentage points"):
+        Claim("q", "t", "p", "run", "none", kind="rate", margin=0.1)

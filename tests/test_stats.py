@@ -238,3 +238,32 @@ def test_deterministic_claims_have_the_same_keys_and_no_p():
     assert stats.deterministic(12.0, 12.0)["verdict"] == "not reproduced"
     with pytest.raises(ValueError, match="direction"):
         stats.deterministic(1.0, 0.0, direction=0)
+
+
+@pytest.mark.parametrize("count, n", [(0, 45), (1, 45), (7, 60), (60, 60)])
+def test_rate_below_is_scipys_exact_binomial(count, n):
+    """Clopper-Pearson interval and one-sided exact p-values (doubled, like compare()'s) from scipy.stats.binomtest."""
+    r = stats.rate_below(count, n, 0.10)
+    ci = sps.binomtest(count, n).proportion_ci(confidence_level=0.95, method="exact")
+    assert r["rate"] == count / n and math.isclose(-r["ci_high"], ci.low, abs_tol=1e-9)
+    assert math.isclose(-r["ci_low"], ci.high, abs_tol=1e-9)
+    assert math.isclose(r["p"], min(1, 2 * sps.binomtest(count, n, 0.10, alternative="less").pvalue))
+    assert math.isclose(r["p_opposite"], min(1, 2 * sps.binomtest(count, n, 0.10, alternative="greater").pvalue))
+    assert (r["verdict"] == stats.REPRODUCED) == (r["p"] < 0.05) and set(r) >= set(stats.compare([1, 2], [0, 1]))
+
+
+def test_rate_below_false_reproduced_rate_at_the_margin_is_at_most_alpha_over_two():
+    """Simulated: when the true rate is the margin, 'reproduced' (rate below it) comes up at most alpha / 2 of the time."""
+    rng = np.random.default_rng(0)
+    counts = rng.binomial(60, 0.10, size=4000)
+    wrong = np.mean([stats.rate_below(int(k), 60, 0.10)["verdict"] == stats.REPRODUCED for k in counts])
+    assert wrong <= 0.025 + 3 * math.sqrt(0.025 * 0.975 / 4000)
+    assert stats.runs_for_rate(0.10, 0.05) == 36 and 0.9 ** 36 < 0.025 < 0.9 ** 35  # 0 of 36 clears a 10% margin
+    assert stats.rate_below(0, 36, 0.10)["verdict"] == stats.REPRODUCED != stats.rate_below(0, 35, 0.10)["verdict"]
+
+
+@pytest.mark.parametrize("args, message", [((3, 2, 0.1), "0 <= count <= n"), ((1, 10, 1.5), "margin in"),
+                                           ((0.5, 10, 0.1), "integer")])
+def test_rate_below_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        stats.rate_below(*args)

@@ -20,7 +20,8 @@ MARGIN = 0.5  # points: above Table I's 0.13-point spread the paper calls neglig
 STABLE = 1.0  # points of summed validation falls: ~1 SE of one 1,000-image validation accuracy (sqrt(.9 * .1 / 1000))
 LEARNS = 3.0  # points: the ablation base may lose at most ~2x the 1.33 points the paper's loses (91.26 vs 92.59)
 BLOCK = 2     # seeds per block for the variance claim (one std per block and arm)
-CAPPED = 10.0  # points (% of runs): "no run reaches the cap" allows fewer than 1 run in 10 to do so
+CAPPED = 10.0  # points (% of runs): "no run reaches the cap" read as fewer than 1 run in 10 (set after two cold runs
+#               capped 0 and 1 of 45 runs; at 5 both verdicts stay what they are: inconclusive after Holm)
 
 
 def _c(id_, text, paper, control, unit=SEED, **kw) -> Claim:
@@ -68,8 +69,8 @@ CLAIMS = {c.id: c for c in [
     _c("C12b", "... while convergence stays as stable (summed epoch-to-epoch validation falls during DGP)",
        "Sec. III-B, abstract (no numbers)", "s_sim = 0", kind="non_inferiority", margin=STABLE, direction=-1),
     _c("C13", "Training halts before the epoch cap: (almost) no run reaches it", "Sec. IV-C: 'no experiments reached "
-       "the max epochs limit' (100)", "none of the runs (the paper's count)", unit="seed (the share of its DG2PF runs "
-       "in which a phase used its whole epoch cap)", kind="non_inferiority", margin=CAPPED, direction=-1,
+       "the max epochs limit' (100)", "none of the runs (the paper's count)", unit="run with DG2PF's epoch caps and "
+       "early stopping (DG2PF and its equal-budget controls, every seed pooled)", kind="rate", margin=CAPPED,
        units="points (% of runs)"),
     _c("C14a", "DG2PF delivers more compact models", "abstract; Tables VI-VII Params", "the dense model"),
     _c("C14b", "DG2PF delivers faster models", "abstract; Tables VI-VII Flops", "the dense model"),
@@ -248,10 +249,11 @@ def claims(ab: pd.DataFrame, cmp: pd.DataFrame, dense: pd.DataFrame, cfg: dict, 
 
 
 def halting_claim(runs: pd.DataFrame) -> dict:
-    """C13: per seed, the share of DG2PF runs in which the DGP or the PF phase used its whole epoch cap, against the
-    paper's none (non-inferiority, margin CAPPED). An early stop is a random outcome, so it is tested like one: the
-    largest share of a cap used over every run, measured once, flipped between two cold runs that differed only in
-    their thread count. Not testable when a cap is no later than the earliest epoch early stopping can end at."""
+    """C13: how many runs used a whole epoch cap (the DGP or the PF phase), against the paper's none: an exact binomial
+    bound on the rate, margin CAPPED. An early stop is a random outcome: as one largest share of a cap over every run,
+    measured once, this claim flipped between two cold runs that differed only in their thread count. Runs are pooled
+    over seeds and treated as independent. Not testable when a cap is no later than the earliest epoch early stopping
+    can end at."""
     runs = runs.dropna(subset=["dgp_epochs", "pf_epochs"]).drop_duplicates("run")
     if not len(runs):
         return _missing(CLAIMS["C13"], "no DG2PF runs")
@@ -263,12 +265,7 @@ def halting_claim(runs: pd.DataFrame) -> dict:
                                        f"epoch {r.dgp_earliest:g} of a {r.dgp_cap:g}-epoch cap, PF at {r.pf_earliest:g} "
                                        f"of {r.pf_cap:g}")
     capped = (runs.dgp_epochs >= runs.dgp_cap) | (runs.pf_epochs >= runs.pf_cap)
-    share = capped.groupby(runs.seed).mean()
-    if len(share) < 2:
-        return _missing(CLAIMS["C13"], f"needs >= 2 seeds; this profile has {len(share)}")
-    row = kc.evaluate(CLAIMS["C13"], share.tolist(), [0.0] * len(share), distinct_arms=True)
-    runs_capped = f"{int(capped.sum())} of {len(runs)} runs reached a cap"
-    return {**row, "note": f"{runs_capped}; " + row["note"] if row["note"] else runs_capped, "pairs": []}
+    return {**kc.evaluate(CLAIMS["C13"], capped.astype(int).tolist(), 0.0), "pairs": []}
 
 
 # ---------------------------------------------------------------- the power analysis behind the seeds
