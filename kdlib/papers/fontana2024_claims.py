@@ -69,8 +69,8 @@ CLAIMS = {c.id: c for c in [
     _c("C12b", "... while convergence stays as stable (summed epoch-to-epoch validation falls during DGP)",
        "Sec. III-B, abstract (no numbers)", "s_sim = 0", kind="non_inferiority", margin=STABLE, direction=-1),
     _c("C13", "Training halts before the epoch cap: (almost) no run reaches it", "Sec. IV-C: 'no experiments reached "
-       "the max epochs limit' (100)", "none of the runs (the paper's count)", unit="run with DG2PF's epoch caps and "
-       "early stopping (DG2PF and its equal-budget controls, every seed pooled)", kind="rate", margin=CAPPED,
+       "the max epochs limit' (100)", "none of the runs (the paper's count)", unit="run (with DG2PF's epoch caps and "
+       "early stopping: DG2PF and its equal-budget controls, every seed pooled)", kind="rate", margin=CAPPED,
        units="points (% of runs)"),
     _c("C14a", "DG2PF delivers more compact models", "abstract; Tables VI-VII Params", "the dense model"),
     _c("C14b", "DG2PF delivers faster models", "abstract; Tables VI-VII Flops", "the dense model"),
