@@ -1,6 +1,6 @@
 """Do the verdicts depend on the machine? Two cpu-profile runs of the same commit side by side, claim by claim.
 
-python benchmarks/stability.py A B [--label-a "2 threads"] [--label-b "1 thread"] [--out benchmarks/STABILITY.md]
+python benchmarks/stability.py A B [--label-a "2 threads"] [--label-b "1 thread"] [--note "..."] [--out FILE]
 A and B are figures folders of the cpu profile (each with <paper>/claims.csv and timings.json), e.g. figures/cpu and
 the folder a second cold run on another machine, or with OMP_NUM_THREADS=1, wrote (KDLIB_FIGURES=... make reproduce).
 The issue's criterion: every claim gets the same verdict in both runs; a flip between reproduced and not reproduced
@@ -46,9 +46,10 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, a: Path, b: Path, label_a: str, label_b: str) -> str:
+def markdown(table: pd.DataFrame, a: Path, b: Path, label_a: str, label_b: str, note: str = "") -> str:
     lines = [f"# Verdict stability: {label_a} vs {label_b}", "",
              f"Written by `benchmarks/stability.py`. {label_a}: `{a}` ({_machine(a)}); {label_b}: `{b}` ({_machine(b)}).", ""]
+    lines += [note, ""] if note else []
     for paper, t in table.groupby("paper", sort=False):
         flips = int((t.kind == "flip").sum())
         lines += [f"## {paper}: {int(t.same.sum())} of {len(t)} verdicts the same, {flips} flipped between reproduced and "
@@ -67,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-a", default="run A")
     parser.add_argument("--label-b", default="run B")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--note", default="", help="how the two runs were made (a paragraph under the title)")
     args = parser.parse_args(argv)
     table = compare(args.a, args.b)
     if table.empty:
         parser.error(f"no paper has a claims.csv in both {args.a} and {args.b}")
-    text = markdown(table, args.a, args.b, args.label_a, args.label_b)
+    text = markdown(table, args.a, args.b, args.label_a, args.label_b, args.note)
     if args.out:
         args.out.write_text(text)
     print(text)
