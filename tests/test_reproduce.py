@@ -72,18 +72,24 @@ def _cache(root, run_id):
     (root / "cache" / run_id / "manifest.json").write_text("{}")
 
 
-def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_path, monkeypatch):
-    """A reference run (probe 100 GFLOP/s) computed a and b (100 s + 300 s) in a 450 s notebook and took c (50 s) from
-    its cache: 50 s overhead. Here (probe 50: half as fast) b is cached, so a, c and the overhead are left: 2 x 200 s."""
+def _reference_run(tmp_path, monkeypatch):
+    """A committed cpu run: park2022 computed a and b (100 + 300 s) and took c (50 s) from its cache in 450 s; here b
+    is cached."""
     monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path / "figures"))
     monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setattr(eta.device, "speed_probe", lambda: 50.0)
     (tmp_path / "figures" / "cpu").mkdir(parents=True)
     (tmp_path / "figures" / "cpu" / "runs.csv").write_text(
         "notebook,run,computed,wall_seconds\npark2022,a,True,100\npark2022,b,True,300\npark2022,c,False,50\n"
         "kieu_sood,d,True,7\n")
     (tmp_path / "figures" / "cpu" / "timings.json").write_text('{"notebooks": {"park2022": 450}, "gflops": 100}')
     _cache(tmp_path / "runs", "b")
+
+
+def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_path, monkeypatch):
+    """A reference run (probe 100 GFLOP/s) computed a and b (100 s + 300 s) in a 450 s notebook and took c (50 s) from
+    its cache: 50 s overhead. Here (probe 50: half as fast) b is cached, so a, c and the overhead are left: 2 x 200 s."""
+    _reference_run(tmp_path, monkeypatch)
+    monkeypatch.setattr(eta.device, "speed_probe", lambda: 50.0)
     assert eta.eta("cpu", ["park2022"]) == ("about 6m40s left (2 of 3 runs to compute; the reference run's times "
                                             "x 2.00, from this machine's speed probe)")
     # this machine's own last run wins, unscaled: it computed only c (50 s) in a 60 s notebook; now a and c are cached
@@ -103,12 +109,5 @@ def test_the_eta_counts_the_runs_not_cached_here_and_the_notebooks_overhead(tmp_
 def test_the_cold_estimate_counts_every_run_and_the_overhead_whatever_is_cached(tmp_path, monkeypatch):
     """The same reference run from an empty cache: a + b + c (100 + 300 + 50 s) plus 50 s overhead = 500 s, even with
     b cached here; kieu_sood, without a wall time in timings.json, is left out rather than guessed."""
-    monkeypatch.setenv("KDLIB_FIGURES", str(tmp_path / "figures"))
-    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
-    (tmp_path / "figures" / "cpu").mkdir(parents=True)
-    (tmp_path / "figures" / "cpu" / "runs.csv").write_text(
-        "notebook,run,computed,wall_seconds\npark2022,a,True,100\npark2022,b,True,300\npark2022,c,False,50\n"
-        "kieu_sood,d,True,7\n")
-    (tmp_path / "figures" / "cpu" / "timings.json").write_text('{"notebooks": {"park2022": 450}, "gflops": 100}')
-    _cache(tmp_path / "runs", "b")
+    _reference_run(tmp_path, monkeypatch)
     assert eta.cold_seconds("cpu") == {"park2022": 500.0}
