@@ -25,8 +25,8 @@ class Claim:
     """One claim of a paper (one row). `unit`: the unit of replication in words; `control`: what ours is compared
     against; `kind`: superiority, non_inferiority, equivalence (stats.compare), deterministic (one measured value
     against a threshold) or rate (an event claimed rarer than `margin`: ours is one 0/1 outcome per unit, exact
-    binomial, stats.rate_below; in percentage points: scale 100); `margin`: in `units`, i.e. after multiplying the data by `scale` (100 shows accuracy
-    fractions in points); `direction`: +1 claims ours > control, -1 claims ours < control (control - ours is then
+    binomial, stats.rate_below; in percentage points: scale 100); `margin`: in `units`, i.e. after multiplying the
+    data by `scale` (100 shows accuracy fractions in points); `direction`: +1 claims ours > control, -1 claims ours < control (control - ours is then
     tested and shown, so a positive effect always supports the claim); `ratio`: compare log(ours) - log(control)
     (stats.ratio_effect; the margin is then a log-ratio and `scale` is not used)."""
     id: str

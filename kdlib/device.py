@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 import torch
 from torch import nn
@@ -36,7 +37,6 @@ def contention_warning(samples: int = 5, interval: float = 0.1) -> str:
     """A warning when other processes keep so many CPUs busy that this one's threads will not all get one: PyTorch's
     threads then wait on each other at every small operation (a Park & No student took 137 s instead of 4 s with 2
     threads beside one busy process on 2 cores). '' when the CPUs are free, or where that cannot be read."""
-    import time
     counts = []
     for _ in range(samples):
         counts.append(runnable_tasks())
@@ -119,7 +119,6 @@ def cpu_prefers_channels_last() -> bool:
 def step_seconds(channels_last_: bool, steps: int = 4) -> float:
     """Median seconds of one SGD step of a small six-layer convnet on 64 28 px images, in the given memory format."""
     import statistics
-    import time
     torch.manual_seed(0)
     conv = lambda i, o, s=1: [nn.Conv2d(i, o, 3, stride=s, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
     net = nn.Sequential(*conv(1, 32), *conv(32, 32), *conv(32, 64, 2), *conv(64, 64), *conv(64, 128, 2),
@@ -183,7 +182,6 @@ def speed_probe(seconds: float = 0.5) -> float:
     """This machine's fp32 matrix-multiply speed in GFLOP/s with the current threads (measured once per process):
     a one-number scale for comparing wall times across machines."""
     if not _PROBE:
-        import time
         a, b = torch.randn(512, 512), torch.randn(512, 512)
         a @ b  # warm-up
         n, t0 = 0, time.perf_counter()
